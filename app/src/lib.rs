@@ -1,0 +1,12 @@
+//! Herald's Leptos application: the page shell, pages, components and the server functions
+//! they call. Compiled twice: with `ssr` into the server (rendering and server functions) and
+//! with `hydrate` into the browser bundle.
+
+mod components;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod session;
+mod shell;
+
+pub use shell::{shell, App};

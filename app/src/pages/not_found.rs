@@ -1,0 +1,19 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+/// Shown for any path no page answers.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <section class="empty-state">
+            <h1>"Nothing here"</h1>
+            <p>"This page does not exist. " <A href="/">"Go to your inbox"</A> "."</p>
+        </section>
+    }
+}

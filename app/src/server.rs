@@ -1,0 +1,64 @@
+//! Server-side helpers for server functions: the shared state, the caller, errors.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use herald_core::auth::{authenticate, Caller, Credentials, SESSION_COOKIE};
+use herald_core::Hub;
+use herald_model::EntityRef;
+use leptos::prelude::*;
+
+/// The instance's shared state, provided by the server as context.
+pub fn hub() -> Result<Hub, ServerFnError> {
+    use_context::<Hub>().ok_or_else(|| ServerFnError::new("Herald's server state is not available"))
+}
+
+/// The credentials of the request being served.
+pub fn request_credentials() -> Result<Credentials, ServerFnError> {
+    let hub = hub()?;
+    let parts = use_context::<http::request::Parts>()
+        .ok_or_else(|| ServerFnError::new("no request in context"))?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    Ok(Credentials::from_headers(&parts.headers, peer, &hub.auth))
+}
+
+/// The signed-in user (session cookie, trusted proxy, or a personal token), if any.
+pub async fn current_user() -> Result<Option<EntityRef>, ServerFnError> {
+    let hub = hub()?;
+    match authenticate(&hub, &request_credentials()?).await.map_err(fail)? {
+        Some(Caller::User { user, .. }) => Ok(Some(user)),
+        _ => Ok(None),
+    }
+}
+
+/// The signed-in user, or an error telling the visitor to sign in.
+pub async fn require_user() -> Result<EntityRef, ServerFnError> {
+    current_user().await?.ok_or_else(|| ServerFnError::new("Please sign in first."))
+}
+
+/// Turns a core error into what the browser may see: the caller's mistakes keep their
+/// message; Herald's own failures are logged and reported without details.
+pub fn fail(e: herald_core::Error) -> ServerFnError {
+    use herald_core::Error as E;
+    match e {
+        E::Invalid(m) | E::NotFound(m) | E::Conflict(m) | E::Unprocessable(m) | E::Unauthorized(m) | E::Forbidden(m) => {
+            ServerFnError::new(m)
+        }
+        other => {
+            tracing::error!(error = %other, "server function failed");
+            ServerFnError::new("Something went wrong on the server. Please try again.")
+        }
+    }
+}
+
+/// Sets (or, with an empty secret and zero age, clears) the session cookie on the response.
+pub fn set_session_cookie(secret: &str, max_age_secs: i64, secure: bool) {
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        response.append_header(http::header::SET_COOKIE, value);
+    }
+}

@@ -1,0 +1,84 @@
+//! Who is signed in, and signing in and out.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user as the page shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub user_ref: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub unread: i64,
+}
+
+/// The signed-in user, or `None` for a visitor.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
+    use crate::server::{current_user, fail, hub};
+    let hub = hub()?;
+    let Some(user) = current_user().await? else { return Ok(None) };
+    let profile = herald_core::directory::get_user(&hub.db, &user).await.map_err(fail)?;
+    let status = herald_core::notifications::status(&hub.db, &user).await.map_err(fail)?;
+    Ok(Some(Me {
+        display_name: profile.and_then(|p| p.display_name).unwrap_or_else(|| user.name().to_string()),
+        is_admin: hub.is_admin(&user).await.map_err(fail)?,
+        unread: status.unread,
+        user_ref: user.to_string(),
+    }))
+}
+
+/// Signs in with a user name (or ref) and password, then goes to `next` (a local path only).
+#[server(endpoint = "signin")]
+pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, set_session_cookie};
+    use herald_model::{EntityKind, EntityRef};
+    let hub = hub()?;
+    if !hub.auth.password_login {
+        return Err(ServerFnError::new("Password sign-in is turned off on this Herald; sign in through your company's single sign-on."));
+    }
+    let wrong = || ServerFnError::new("Wrong user name or password.");
+    let user = EntityRef::parse_with_default(username.trim(), Some(EntityKind::User)).map_err(|_| wrong())?;
+    let Some(user) = herald_core::auth::check_password(&hub.db, &user, &password).await.map_err(fail)? else {
+        return Err(wrong());
+    };
+    let secret = herald_core::auth::create_session(&hub.db, &user, hub.auth.session_ttl_ms).await.map_err(fail)?;
+    set_session_cookie(&secret, hub.auth.session_ttl_ms / 1000, hub.auth.secure_cookie);
+    leptos_axum::redirect(&local_path(next.as_deref()));
+    Ok(())
+}
+
+/// Signs out: ends the session and clears the cookie.
+#[server(endpoint = "signout")]
+pub async fn sign_out() -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, request_credentials, set_session_cookie};
+    let hub = hub()?;
+    if let Some(secret) = request_credentials()?.session {
+        herald_core::auth::delete_session(&hub.db, &secret).await.map_err(fail)?;
+    }
+    set_session_cookie("", 0, hub.auth.secure_cookie);
+    leptos_axum::redirect("/signin");
+    Ok(())
+}
+
+/// `next` if it is a path on this site, else `/`: never redirect to another host.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(local_path(Some("/settings?x=1")), "/settings?x=1");
+        assert_eq!(local_path(Some("//evil.example")), "/");
+        assert_eq!(local_path(Some("https://evil.example")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}

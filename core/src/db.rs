@@ -1,0 +1,241 @@
+//! Connection pools for SQLite and PostgreSQL, migrations, and the small amount of glue that
+//! lets every query in Herald be written once for both.
+//!
+//! Queries use `$1`-style placeholders, which both drivers accept, and store times as integer
+//! milliseconds since the epoch and ids as text, which both handle natively. The
+//! [`with_pool!`](crate::with_pool) and [`with_tx!`](crate::with_tx) macros expand one query
+//! expression for each driver, so there is one SQL text and one code path per operation.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::{Error, Result};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on Herald's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// SQLite keeps a pool of readers and a single writer: SQLite allows one writer at a time
+    /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
+    /// from read to write transactions.
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A borrowed pool of either engine; what [`with_pool!`](crate::with_pool) matches on.
+#[derive(Clone, Copy, Debug)]
+pub enum Pool<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+
+/// A transaction on either engine; what [`with_tx!`](crate::with_tx) matches on.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs one query expression against a [`Pool`], once per engine: `$c` is bound to the
+/// engine's pool, and the expression must compile for both.
+#[macro_export]
+macro_rules! with_pool {
+    ($pool:expr, |$c:ident| $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite($c) => $body,
+            $crate::db::Pool::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Like [`with_pool!`], for a `&mut Tx`: `$c` is bound to the transaction's connection.
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// How to size the pools.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Most connections open at once (SQLite: readers; the writer is always one).
+    pub max_connections: u32,
+    /// How long a query waits for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Db {
+    /// Opens a database from a URL: `sqlite:path/to/file.db` (the file and its directory are
+    /// created when missing) or `postgres://…`.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("database_url: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("database_url: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode survives a process crash (kill -9); only a power loss can
+                // drop the last transactions.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let file = options.get_filename();
+            if file != Path::new(":memory:") {
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Config(format!("database_url: cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite { read, write })
+        } else {
+            Err(Error::Config(format!(
+                "database_url: '{}' is neither a sqlite: nor a postgres:// URL",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The pool for queries that only read.
+    pub fn reader(&self) -> Pool<'_> {
+        match self {
+            Db::Sqlite { read, .. } => Pool::Sqlite(read),
+            Db::Postgres(pool) => Pool::Postgres(pool),
+        }
+    }
+
+    /// The pool for single statements that write.
+    pub fn writer(&self) -> Pool<'_> {
+        match self {
+            Db::Sqlite { write, .. } => Pool::Sqlite(write),
+            Db::Postgres(pool) => Pool::Postgres(pool),
+        }
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self.reader(), |c| sqlx::query("SELECT 1").execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// Makes the transaction's writes permanent.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A database URL with any password replaced, safe to log or show.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:data/herald.db"), "sqlite:data/herald.db");
+    }
+}

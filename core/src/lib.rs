@@ -1,0 +1,19 @@
+//! Herald's server-side core: everything that touches the database or enforces a rule, with
+//! no HTTP types and no views. The `herald` binary and the Leptos server functions both call
+//! into this crate, so each operation has one implementation.
+
+pub mod auth;
+pub mod db;
+pub mod demo;
+pub mod directory;
+mod hub;
+mod error;
+pub mod idempotency;
+pub mod maintenance;
+pub mod notifications;
+pub mod settings;
+pub mod time;
+
+pub use db::{Backend, Db, PoolSettings};
+pub use error::{Error, Result};
+pub use hub::{AuthPolicy, Hub, ProxyAuth};

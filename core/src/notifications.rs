@@ -1,0 +1,679 @@
+//! Publishing and reading notifications.
+//!
+//! A notification to users is stored once per recipient; a broadcast is stored once, with
+//! each user's read/saved/archived state in `broadcast_status`. Every change is written
+//! together with its entry in the event log, in one transaction.
+
+use herald_model::{
+    EntityRef, Notification, NotificationPayload, NotificationStatus, Recipients, Severity, WEB_CHANNEL,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, Tx};
+use crate::settings::{users_enabled, SettingsPolicy};
+use crate::time::{from_ms, now_ms};
+use crate::{directory, with_pool, with_tx, Error, Result};
+
+/// Limits on payload fields, in bytes.
+pub mod limits {
+    /// Title, topic, scope, icon and origin.
+    pub const SHORT_FIELD: usize = 255;
+    /// Description.
+    pub const DESCRIPTION: usize = 10 * 1024;
+    /// Metadata, as JSON.
+    pub const METADATA: usize = 16 * 1024;
+    /// Link.
+    pub const LINK: usize = 2048;
+    /// Recipients (refs) in one request.
+    pub const RECIPIENTS: usize = 10_000;
+    /// Ids in one update request.
+    pub const IDS: usize = 1000;
+    /// Page size.
+    pub const PAGE: i64 = 1000;
+}
+
+/// A publish request as the API receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishRequest {
+    pub recipients: Recipients,
+    pub payload: NotificationPayload,
+}
+
+/// What publishing needs to know about the instance.
+#[derive(Clone, Debug)]
+pub struct PublishContext {
+    /// The public base URL; relative links resolve against it.
+    pub base_url: url::Url,
+    /// Channels and the administrator's default settings.
+    pub policy: SettingsPolicy,
+}
+
+/// Checks and normalises a payload: trims the title, drops empty optional fields, resolves a
+/// relative link against the base URL and refuses anything but http(s).
+pub fn validate_payload(payload: &NotificationPayload, base_url: &url::Url) -> Result<NotificationPayload> {
+    let title = payload.title.trim().to_string();
+    if title.is_empty() {
+        return Err(Error::Invalid("payload.title is required and must not be empty".into()));
+    }
+    let short = |name: &str, v: &Option<String>| -> Result<Option<String>> {
+        let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if let Some(s) = v {
+            if s.len() > limits::SHORT_FIELD {
+                return Err(Error::Invalid(format!(
+                    "payload.{name} is {} bytes long; the limit is {}",
+                    s.len(),
+                    limits::SHORT_FIELD
+                )));
+            }
+        }
+        Ok(v.map(str::to_string))
+    };
+    short("title", &Some(title.clone()))?;
+    let description = payload.description.clone().filter(|d| !d.trim().is_empty());
+    if let Some(d) = &description {
+        if d.len() > limits::DESCRIPTION {
+            return Err(Error::Invalid(format!(
+                "payload.description is {} bytes long; the limit is {}",
+                d.len(),
+                limits::DESCRIPTION
+            )));
+        }
+    }
+    if let Some(m) = &payload.metadata {
+        let size = serde_json::to_string(m)?.len();
+        if size > limits::METADATA {
+            return Err(Error::Invalid(format!(
+                "payload.metadata is {size} bytes as JSON; the limit is {}",
+                limits::METADATA
+            )));
+        }
+    }
+    let link = match payload.link.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(l) => Some(resolve_link(l, base_url)?),
+    };
+    Ok(NotificationPayload {
+        title,
+        description,
+        link,
+        severity: payload.severity,
+        topic: short("topic", &payload.topic)?,
+        scope: short("scope", &payload.scope)?,
+        icon: short("icon", &payload.icon)?,
+        metadata: payload.metadata.clone(),
+    })
+}
+
+/// Resolves a link against the base URL (as Backstage does: relative to the base path) and
+/// accepts only http and https.
+pub fn resolve_link(link: &str, base_url: &url::Url) -> Result<String> {
+    if link.len() > limits::LINK {
+        return Err(Error::Invalid(format!("payload.link is longer than {} bytes", limits::LINK)));
+    }
+    let mut base = base_url.clone();
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    let url = base
+        .join(link.trim_start_matches('/'))
+        .map_err(|e| Error::Invalid(format!("payload.link '{link}' is not a valid URL: {e}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::Invalid(format!(
+            "payload.link must be an http or https URL (or a path on this site), not '{}:'",
+            url.scheme()
+        )));
+    }
+    Ok(url.to_string())
+}
+
+fn parse_refs(field: &str, values: &[String]) -> Result<Vec<EntityRef>> {
+    values
+        .iter()
+        .map(|v| v.parse::<EntityRef>().map_err(|e| Error::Invalid(format!("recipients.{field}: {e}"))))
+        .collect()
+}
+
+/// Publishes a notification from `origin`. Returns what was stored: one notification per
+/// recipient whose Web channel allows it, or the one broadcast.
+#[tracing::instrument(skip_all, fields(origin))]
+pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishRequest) -> Result<Vec<Notification>> {
+    let payload = validate_payload(&req.payload, &ctx.base_url)?;
+    let now = now_ms();
+    match &req.recipients {
+        Recipients::Broadcast => {
+            let mut tx = db.begin().await?;
+            let n = store_one(&mut tx, None, origin, &payload, now).await?;
+            tx.commit().await?;
+            Ok(vec![n])
+        }
+        Recipients::Entity { entity_ref, exclude_entity_ref } => {
+            let include = parse_refs("entityRef", &entity_ref.to_vec())?;
+            let exclude = parse_refs("excludeEntityRef", &exclude_entity_ref.as_ref().map(|e| e.to_vec()).unwrap_or_default())?;
+            if include.is_empty() {
+                return Err(Error::Invalid("recipients.entityRef must name at least one user or group".into()));
+            }
+            if include.len() + exclude.len() > limits::RECIPIENTS {
+                return Err(Error::Invalid(format!("at most {} recipient refs per request", limits::RECIPIENTS)));
+            }
+            let users = directory::resolve_recipients(db, &include, &exclude).await?;
+            let users = users_enabled(db, &ctx.policy, &users, WEB_CHANNEL, origin, payload.topic.as_deref()).await?;
+            let mut stored = Vec::with_capacity(users.len());
+            if users.is_empty() {
+                return Ok(stored);
+            }
+            let mut tx = db.begin().await?;
+            for user in &users {
+                stored.push(store_one(&mut tx, Some(user), origin, &payload, now).await?);
+            }
+            tx.commit().await?;
+            Ok(stored)
+        }
+    }
+}
+
+/// Stores one notification (a user's, or a broadcast when `user` is `None`), replacing an
+/// earlier one with the same scope and origin, and logs its event.
+async fn store_one(tx: &mut Tx, user: Option<&EntityRef>, origin: &str, p: &NotificationPayload, now: i64) -> Result<Notification> {
+    let user_ref = user.map(EntityRef::as_str);
+    let metadata = p.metadata.as_ref().map(serde_json::to_string).transpose()?;
+    let existing = match &p.scope {
+        None => None,
+        Some(scope) => with_tx!(tx, |c| sqlx::query_as::<_, (String, i64, Option<i64>)>(
+            "SELECT id, created, saved FROM notifications
+             WHERE origin = $1 AND scope = $2 AND (user_ref = $3 OR ($3 IS NULL AND user_ref IS NULL))"
+        )
+        .bind(origin)
+        .bind(scope)
+        .bind(user_ref)
+        .fetch_optional(c)
+        .await)?,
+    };
+    let (id, created, updated, saved) = match existing {
+        Some((id, created, saved)) => {
+            // A scope update replaces the whole payload (fields left out are cleared) and
+            // makes the notification unread and undone again.
+            with_tx!(tx, |c| {
+                sqlx::query(
+                    "UPDATE notifications SET updated = $1, read = NULL, archived = NULL, title = $2,
+                         description = $3, link = $4, severity = $5, topic = $6, icon = $7, metadata = $8
+                     WHERE id = $9",
+                )
+                .bind(now)
+                .bind(&p.title)
+                .bind(&p.description)
+                .bind(&p.link)
+                .bind(p.severity.rank())
+                .bind(&p.topic)
+                .bind(&p.icon)
+                .bind(&metadata)
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query("UPDATE broadcast_status SET read = NULL, archived = NULL WHERE notification_id = $1")
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+            (id, created, Some(now), saved)
+        }
+        None => {
+            let id = uuid::Uuid::now_v7().to_string();
+            with_tx!(tx, |c| sqlx::query(
+                "INSERT INTO notifications (id, user_ref, origin, created, title, description, link,
+                     severity, topic, scope, icon, metadata)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            )
+            .bind(&id)
+            .bind(user_ref)
+            .bind(origin)
+            .bind(now)
+            .bind(&p.title)
+            .bind(&p.description)
+            .bind(&p.link)
+            .bind(p.severity.rank())
+            .bind(&p.topic)
+            .bind(&p.scope)
+            .bind(&p.icon)
+            .bind(&metadata)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            (id, now, None, None)
+        }
+    };
+    let n = Notification {
+        id,
+        user: user_ref.map(str::to_string),
+        created: from_ms(created),
+        updated: updated.map(from_ms),
+        read: None,
+        saved: saved.filter(|_| user.is_some()).map(from_ms),
+        archived: None,
+        origin: origin.to_string(),
+        payload: p.clone(),
+    };
+    log_event(tx, user, "notification", &serde_json::to_string(&n)?, now).await?;
+    Ok(n)
+}
+
+/// Appends to the event log that live streams replay from.
+pub(crate) async fn log_event(tx: &mut Tx, user: Option<&EntityRef>, kind: &str, payload: &str, now: i64) -> Result<()> {
+    with_tx!(tx, |c| sqlx::query("INSERT INTO events (user_ref, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(user.map(EntityRef::as_str))
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// Which archived notifications a query sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Archived {
+    /// Only those not archived (the inbox).
+    #[default]
+    Exclude,
+    /// Only archived ones ("Done").
+    Only,
+    /// Both.
+    Any,
+}
+
+/// Conditions on a user's notifications.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// Case-insensitive substring of the title or description.
+    pub search: Option<String>,
+    pub read: Option<bool>,
+    pub saved: Option<bool>,
+    pub archived: Archived,
+    /// Milliseconds since the epoch.
+    pub created_after: Option<i64>,
+    pub minimum_severity: Option<Severity>,
+    pub topic: Option<String>,
+    pub ids: Option<Vec<String>>,
+}
+
+/// Fields a list can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderField {
+    Created,
+    Updated,
+    Title,
+    Severity,
+    Topic,
+    Origin,
+}
+
+impl OrderField {
+    /// Parses Backstage's `orderField` value, `field` or `field,asc|desc`.
+    pub fn parse_param(s: &str) -> Result<(OrderField, bool)> {
+        let (field, dir) = s.split_once(',').unwrap_or((s, "desc"));
+        let field = match field.trim() {
+            "created" => OrderField::Created,
+            "updated" => OrderField::Updated,
+            "title" => OrderField::Title,
+            "severity" => OrderField::Severity,
+            "topic" => OrderField::Topic,
+            "origin" => OrderField::Origin,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "orderField '{other}' is not sortable: use created, updated, title, severity, topic or origin"
+                )));
+            }
+        };
+        let descending = match dir.trim().to_ascii_lowercase().as_str() {
+            "asc" => false,
+            "desc" => true,
+            other => return Err(Error::Invalid(format!("orderField direction '{other}' must be asc or desc"))),
+        };
+        Ok((field, descending))
+    }
+
+    fn sql(self) -> &'static str {
+        // Bare column names: valid inside each half of the inbox query and over their union.
+        match self {
+            OrderField::Created => "created",
+            OrderField::Updated => "COALESCE(updated, created)",
+            OrderField::Title => "LOWER(title)",
+            OrderField::Severity => "severity",
+            OrderField::Topic => "COALESCE(topic, '')",
+            OrderField::Origin => "origin",
+        }
+    }
+}
+
+/// A page request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    pub filter: Filter,
+    /// Sort keys, most significant first; `true` means descending.
+    pub order: Vec<(OrderField, bool)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery { filter: Filter::default(), order: vec![], offset: 0, limit: 20 }
+    }
+}
+
+/// A bind value of a query built at run time.
+#[derive(Clone, Debug)]
+enum Bind {
+    Text(String),
+    Int(i64),
+    Small(i16),
+}
+
+/// SQL assembled at run time with numbered placeholders.
+#[derive(Default)]
+struct Sql {
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn bind(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+}
+
+const COLUMNS: &str = "n.id, n.user_ref, n.origin, n.created, n.updated, n.title, n.description, n.link, \
+     n.severity, n.topic, n.scope, n.icon, n.metadata";
+
+/// The two halves of a user's inbox, personal rows and broadcasts, with the filter applied;
+/// `$1` is the user.
+fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
+    let mut conds = Vec::new();
+    if let Some(s) = &f.search {
+        let pattern = format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let p = sql.bind(Bind::Text(pattern));
+        conds.push(format!(
+            "(LOWER(n.title) LIKE {p} ESCAPE '\\' OR LOWER(COALESCE(n.description, '')) LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(t) = f.created_after {
+        conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
+    }
+    if let Some(s) = f.minimum_severity {
+        conds.push(format!("n.severity >= {}", sql.bind(Bind::Small(s.rank()))));
+    }
+    if let Some(t) = &f.topic {
+        conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
+    }
+    if let Some(ids) = &f.ids {
+        let list: Vec<String> = ids.iter().map(|id| sql.bind(Bind::Text(id.clone()))).collect();
+        conds.push(if list.is_empty() { "1 = 0".into() } else { format!("n.id IN ({})", list.join(", ")) });
+    }
+    let state = |t: &str| {
+        let mut c = Vec::new();
+        let is = |v: bool| if v { "IS NOT NULL" } else { "IS NULL" };
+        if let Some(r) = f.read {
+            c.push(format!("{t}.read {}", is(r)));
+        }
+        if let Some(s) = f.saved {
+            c.push(format!("{t}.saved {}", is(s)));
+        }
+        match f.archived {
+            Archived::Exclude => c.push(format!("{t}.archived IS NULL")),
+            Archived::Only => c.push(format!("{t}.archived IS NOT NULL")),
+            Archived::Any => {}
+        }
+        c
+    };
+    let mut personal = vec!["n.user_ref = $1".to_string()];
+    personal.extend(conds.iter().cloned());
+    personal.extend(state("n"));
+    let mut broadcast = vec!["n.user_ref IS NULL".to_string()];
+    broadcast.extend(conds);
+    broadcast.extend(state("s"));
+    (
+        format!(
+            "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived
+             FROM notifications n WHERE {}",
+            personal.join(" AND ")
+        ),
+        format!(
+            "SELECT {COLUMNS}, s.read AS read, s.saved AS saved, s.archived AS archived
+             FROM notifications n LEFT JOIN broadcast_status s ON s.notification_id = n.id AND s.user_ref = $1
+             WHERE {}",
+            broadcast.join(" AND ")
+        ),
+    )
+}
+
+fn order_by(order: &[(OrderField, bool)]) -> String {
+    let dir = |d: bool| if d { "DESC" } else { "ASC" };
+    let mut keys: Vec<String> = order.iter().map(|(f, d)| format!("{} {}", f.sql(), dir(*d))).collect();
+    // Every order ends in a unique key, so paging never repeats or skips rows that tie.
+    let created_desc = order.iter().find(|(f, _)| *f == OrderField::Created).map_or(true, |(_, d)| *d);
+    if !order.iter().any(|(f, _)| *f == OrderField::Created) {
+        keys.push("created DESC".into());
+    }
+    keys.push(format!("id {}", dir(created_desc)));
+    keys.join(", ")
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    user_ref: Option<String>,
+    origin: String,
+    created: i64,
+    updated: Option<i64>,
+    read: Option<i64>,
+    saved: Option<i64>,
+    archived: Option<i64>,
+    title: String,
+    description: Option<String>,
+    link: Option<String>,
+    severity: i16,
+    topic: Option<String>,
+    scope: Option<String>,
+    icon: Option<String>,
+    metadata: Option<String>,
+}
+
+impl Row {
+    fn into_notification(self) -> Notification {
+        Notification {
+            id: self.id,
+            user: self.user_ref,
+            created: from_ms(self.created),
+            updated: self.updated.map(from_ms),
+            read: self.read.map(from_ms),
+            saved: self.saved.map(from_ms),
+            archived: self.archived.map(from_ms),
+            origin: self.origin,
+            payload: NotificationPayload {
+                title: self.title,
+                description: self.description,
+                link: self.link,
+                severity: Severity::from_rank(self.severity),
+                topic: self.topic,
+                scope: self.scope,
+                icon: self.icon,
+                metadata: self.metadata.and_then(|m| serde_json::from_str(&m).ok()),
+            },
+        }
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Small(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// One page of a user's notifications, with how many match in all.
+#[tracing::instrument(skip(db, q), fields(user = %user))]
+pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
+    if q.limit < 0 || q.offset < 0 {
+        return Err(Error::Invalid("offset and limit must not be negative".into()));
+    }
+    let limit = q.limit.min(limits::PAGE);
+    let mut sql = Sql::default();
+    sql.binds.push(Bind::Text(user.as_str().to_string()));
+    let (personal, broadcast) = halves(&mut sql, &q.filter);
+    let order = order_by(&q.order);
+    let window = sql.bind(Bind::Int(q.offset + limit));
+    let lim = sql.bind(Bind::Int(limit));
+    let off = sql.bind(Bind::Int(q.offset));
+    // Each half is sorted and cut to offset+limit on its own index, then the two short lists
+    // are merged: far cheaper than sorting a large inbox as a whole.
+    let page = format!(
+        "SELECT * FROM (
+             SELECT * FROM ({personal} ORDER BY {order} LIMIT {window}) AS p
+             UNION ALL
+             SELECT * FROM ({broadcast} ORDER BY {order} LIMIT {window}) AS b
+         ) AS u ORDER BY {order} LIMIT {lim} OFFSET {off}"
+    );
+    let mut count_sql = Sql::default();
+    count_sql.binds.push(Bind::Text(user.as_str().to_string()));
+    let (cp, cb) = halves(&mut count_sql, &q.filter);
+    let count = format!("SELECT (SELECT COUNT(*) FROM ({cp}) AS p) + (SELECT COUNT(*) FROM ({cb}) AS b)");
+    let (rows, total) = with_pool!(db.reader(), |c| {
+        let rows = bind_all!(sqlx::query_as::<_, Row>(&page), &sql.binds).fetch_all(c).await?;
+        let total: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&count), &count_sql.binds).fetch_one(c).await?;
+        Ok::<_, sqlx::Error>((rows, total))
+    })?;
+    Ok((rows.into_iter().map(Row::into_notification).collect(), total))
+}
+
+/// One notification, if `user` may see it.
+pub async fn get(db: &Db, user: &EntityRef, id: &str) -> Result<Notification> {
+    let q = ListQuery {
+        filter: Filter { ids: Some(vec![id.to_string()]), archived: Archived::Any, ..Filter::default() },
+        limit: 1,
+        ..ListQuery::default()
+    };
+    list(db, user, &q)
+        .await?
+        .0
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
+}
+
+/// How many of a user's notifications (not archived) are unread and read.
+pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
+    let count = |read: bool| {
+        let mut sql = Sql::default();
+        sql.binds.push(Bind::Text(user.as_str().to_string()));
+        let (p, b) = halves(&mut sql, &Filter { read: Some(read), ..Filter::default() });
+        (format!("SELECT (SELECT COUNT(*) FROM ({p}) AS p) + (SELECT COUNT(*) FROM ({b}) AS b)"), sql)
+    };
+    let (unread_sql, unread_binds) = count(false);
+    let (read_sql, read_binds) = count(true);
+    let (unread, read) = with_pool!(db.reader(), |c| {
+        let unread: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds.binds).fetch_one(c).await?;
+        let read: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&read_sql), &read_binds.binds).fetch_one(c).await?;
+        Ok::<_, sqlx::Error>((unread, read))
+    })?;
+    Ok(NotificationStatus { unread, read })
+}
+
+/// The distinct topics of a user's notifications that match `filter`, sorted.
+pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
+    let mut sql = Sql::default();
+    sql.binds.push(Bind::Text(user.as_str().to_string()));
+    let (p, b) = halves(&mut sql, filter);
+    let text = format!(
+        "SELECT DISTINCT topic FROM ({p} UNION ALL {b}) AS u WHERE topic IS NOT NULL ORDER BY topic"
+    );
+    Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&text), &sql.binds)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// A change of state a user asks for; `None` leaves that state as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateChange {
+    pub read: Option<bool>,
+    pub saved: Option<bool>,
+    pub archived: Option<bool>,
+}
+
+/// Applies a state change to those of `ids` that `user` can see, logs one event for the
+/// user's tabs, and returns the notifications as they are now. Ids the user cannot see are
+/// ignored, exactly as ids that do not exist.
+pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChange) -> Result<Vec<Notification>> {
+    if ids.len() > limits::IDS {
+        return Err(Error::Invalid(format!("at most {} ids per update", limits::IDS)));
+    }
+    let visible_query = |ids: &[String]| ListQuery {
+        filter: Filter { ids: Some(ids.to_vec()), archived: Archived::Any, ..Filter::default() },
+        limit: limits::PAGE,
+        ..ListQuery::default()
+    };
+    let (visible, _) = list(db, user, &visible_query(ids)).await?;
+    if visible.is_empty() {
+        return Ok(visible);
+    }
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    for (column, value) in [("read", change.read), ("saved", change.saved), ("archived", change.archived)] {
+        let Some(on) = value else { continue };
+        for n in &visible {
+            set_state(&mut tx, user, n, column, on.then_some(now)).await?;
+        }
+    }
+    let ids: Vec<String> = visible.iter().map(|n| n.id.clone()).collect();
+    let event = serde_json::json!({
+        "ids": ids, "read": change.read, "saved": change.saved, "archived": change.archived,
+    });
+    log_event(&mut tx, Some(user), "update", &event.to_string(), now).await?;
+    tx.commit().await?;
+    Ok(list(db, user, &visible_query(&ids)).await?.0)
+}
+
+/// Sets one state column of one notification for `user`; a set state keeps its first time.
+async fn set_state(tx: &mut Tx, user: &EntityRef, n: &Notification, column: &str, at: Option<i64>) -> Result<()> {
+    // `column` comes from a fixed list in `update`, never from input.
+    let set = if at.is_some() { format!("COALESCE({column}, $1)") } else { "$1".to_string() };
+    if n.user.is_some() {
+        let sql = format!("UPDATE notifications SET {column} = {set} WHERE id = $2 AND user_ref = $3");
+        with_tx!(tx, |c| sqlx::query(&sql).bind(at).bind(&n.id).bind(user.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
+    } else {
+        let sql = format!(
+            "INSERT INTO broadcast_status (notification_id, user_ref, {column}) VALUES ($2, $3, $1)
+             ON CONFLICT (notification_id, user_ref) DO UPDATE SET {column} = {}",
+            set.replace(column, &format!("broadcast_status.{column}"))
+        );
+        with_tx!(tx, |c| sqlx::query(&sql).bind(at).bind(&n.id).bind(user.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Marks every notification matching `filter` read for `user` (the inbox's "Mark all read").
+pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result<usize> {
+    let mut marked = 0;
+    loop {
+        let q = ListQuery {
+            filter: Filter { read: Some(false), ..filter.clone() },
+            limit: limits::IDS as i64,
+            ..ListQuery::default()
+        };
+        let (page, _) = list(db, user, &q).await?;
+        if page.is_empty() {
+            return Ok(marked);
+        }
+        let ids: Vec<String> = page.iter().map(|n| n.id.clone()).collect();
+        marked += ids.len();
+        update(db, user, &ids, StateChange { read: Some(true), ..StateChange::default() }).await?;
+    }
+}

@@ -1,0 +1,78 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Severity;
+
+/// What a publisher says: the content of a notification.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotificationPayload {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A stored notification as one user sees it. `user` is `None` for a broadcast; `read`,
+/// `saved` and `archived` are that user's own state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub user: Option<String>,
+    pub created: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub read: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub saved: Option<DateTime<Utc>>,
+    /// Herald addition: when the user marked it done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<DateTime<Utc>>,
+    pub origin: String,
+    pub payload: NotificationPayload,
+}
+
+/// One page of a user's notifications and how many match in all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse {
+    pub total_count: i64,
+    pub notifications: Vec<Notification>,
+}
+
+/// How many of a user's notifications are unread and read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationStatus {
+    pub unread: i64,
+    pub read: i64,
+}
+
+/// The topics of a user's notifications.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicsResponse {
+    pub topics: Vec<String>,
+}
+
+/// A change a user makes to some of their notifications. Fields left out stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRequest {
+    pub ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<bool>,
+    /// Herald addition: mark done (archive) or bring back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
+}

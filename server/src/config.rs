@@ -1,0 +1,314 @@
+//! Configuration: one typed struct, read once at start-up from an optional `herald.toml` and
+//! `HERALD_*` environment variables (which win). Nested keys use a double underscore:
+//! `HERALD_AUTH__ADMIN_GROUP` sets `[auth] admin_group`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use herald_model::{EntityRef, NotificationSettings};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything Herald can be configured with. See `herald.example.toml` for each key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The URL people and links reach Herald at; derived from `listen` when unset.
+    pub base_url: Option<String>,
+    /// `sqlite:path/to/file.db` or `postgres://user:password@host/db`.
+    pub database_url: Secret,
+    /// Most database connections open at once.
+    pub database_max_connections: u32,
+    /// Where the built web assets are (cargo-leptos' site root).
+    pub site_root: PathBuf,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Days notifications are kept (saved ones are kept forever); 0 keeps everything.
+    pub retention_days: u32,
+    /// Hours the event log is kept for stream replay.
+    pub event_replay_hours: u32,
+    /// Catalog YAML files imported at every start.
+    pub catalog_paths: Vec<PathBuf>,
+    /// Sign-in and roles.
+    pub auth: AuthSettings,
+    /// Notification defaults.
+    pub notifications: NotificationDefaults,
+}
+
+/// `[auth]`: sign-in and roles.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Offer the built-in password sign-in.
+    pub password_login: bool,
+    /// Header a trusted reverse proxy sets to the signed-in user (e.g. `X-Forwarded-Email`);
+    /// unset disables proxy sign-in.
+    pub proxy_header: Option<String>,
+    /// Addresses or networks of the trusted proxies (e.g. `127.0.0.1`, `10.0.0.0/8`).
+    pub trusted_proxies: Vec<String>,
+    /// Users who are administrators (`user:default/alice`).
+    pub admins: Vec<String>,
+    /// Members of this group are administrators.
+    pub admin_group: Option<String>,
+    /// Hours a sign-in lasts.
+    pub session_hours: u32,
+}
+
+/// `[notifications]`: defaults applied to users without settings of their own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationDefaults {
+    /// Backstage's `notifications.defaultSettings` shape; e.g. an opt-in origin is listed with
+    /// `enabled = false`.
+    pub default_settings: NotificationSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:3000".parse().expect("valid default address"),
+            base_url: None,
+            database_url: Secret::from("sqlite:data/herald.db"),
+            database_max_connections: 8,
+            site_root: PathBuf::from("target/site"),
+            log_format: LogFormat::Text,
+            retention_days: 365,
+            event_replay_hours: 24,
+            catalog_paths: vec![],
+            auth: AuthSettings::default(),
+            notifications: NotificationDefaults::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            password_login: true,
+            proxy_header: None,
+            trusted_proxies: vec![],
+            admins: vec![],
+            admin_group: Some("group:default/herald-admins".into()),
+            session_hours: 24 * 7,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Reads the configuration: defaults, then `file` (or `./herald.toml` when it exists),
+    /// then `HERALD_*` variables from the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, Env::prefixed("HERALD_").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!("the configuration file {} does not exist", path.display())));
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None if Path::new("herald.toml").exists() => figment = figment.merge(Toml::file("herald.toml")),
+            None => {}
+        }
+        // HERALD_CONFIG names the file; it is not a setting.
+        let env = env.ignore(&["config"]);
+        let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.base_url()?;
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError(
+                "database_url: must start with sqlite: or postgres:// (e.g. sqlite:data/herald.db)".into(),
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError("database_max_connections: must be at least 1".into()));
+        }
+        if self.event_replay_hours == 0 {
+            return Err(ConfigError("event_replay_hours: must be at least 1".into()));
+        }
+        if self.auth.session_hours == 0 {
+            return Err(ConfigError("auth.session_hours: must be at least 1".into()));
+        }
+        self.admin_users()?;
+        self.admin_group()?;
+        self.trusted_proxies()?;
+        if self.auth.proxy_header.is_some() && self.auth.trusted_proxies.is_empty() {
+            return Err(ConfigError(
+                "auth.trusted_proxies: must list the proxy's address when auth.proxy_header is set".into(),
+            ));
+        }
+        if let Some(h) = &self.auth.proxy_header {
+            http::HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| ConfigError(format!("auth.proxy_header: '{h}' is not a valid header name")))?;
+        }
+        Ok(())
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn base_url(&self) -> Result<url::Url, ConfigError> {
+        let raw = match &self.base_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", self.listen),
+        };
+        let url = url::Url::parse(&raw).map_err(|e| ConfigError(format!("base_url: '{raw}' is not a URL: {e}")))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(ConfigError(format!("base_url: '{raw}' must be an http or https URL")));
+        }
+        Ok(url)
+    }
+
+    /// `auth.admins`, parsed.
+    pub fn admin_users(&self) -> Result<Vec<EntityRef>, ConfigError> {
+        self.auth
+            .admins
+            .iter()
+            .map(|a| a.parse().map_err(|e| ConfigError(format!("auth.admins: {e}"))))
+            .collect()
+    }
+
+    /// `auth.admin_group`, parsed.
+    pub fn admin_group(&self) -> Result<Option<EntityRef>, ConfigError> {
+        self.auth
+            .admin_group
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map(|g| g.parse().map_err(|e| ConfigError(format!("auth.admin_group: {e}"))))
+            .transpose()
+    }
+
+    /// `auth.trusted_proxies`, parsed (a bare address is a one-address network).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.auth
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError(format!("auth.trusted_proxies: '{p}' is not an IP address or network")))
+            })
+            .collect()
+    }
+}
+
+/// Figment's error, phrased for people: which key, what is wrong, where it came from.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            if key.is_empty() { format!("{}{source}", e.kind) } else { format!("{key}: {}{source}", e.kind) }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_without_any_file() {
+        figment::Jail::expect_with(|_jail| {
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+            assert_eq!(s.base_url().unwrap().as_str(), "http://127.0.0.1:3000/");
+            assert_eq!(s.database_url.expose(), "sqlite:data/herald.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("herald.toml", "listen = \"127.0.0.1:4000\"\nretention_days = 30\n[auth]\nadmins = [\"user:default/alice\"]\n")?;
+            jail.set_env("HERALD_RETENTION_DAYS", "7");
+            jail.set_env("HERALD_AUTH__SESSION_HOURS", "2");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.listen.port(), 4000);
+            assert_eq!(s.retention_days, 7);
+            assert_eq!(s.auth.session_hours, 2);
+            assert_eq!(s.admin_users().unwrap()[0].as_str(), "user:default/alice");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HERALD_LISTEN", "not-an-address");
+            let e = Settings::load(None).unwrap_err().0;
+            assert!(e.contains("listen"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HERALD_DATABASE_URL", "mysql://x");
+            let e = Settings::load(None).unwrap_err().0;
+            assert!(e.contains("database_url"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("herald.toml", "colour = \"blue\"\n")?;
+            let e = Settings::load(None).unwrap_err().0;
+            assert!(e.contains("colour"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings { database_url: Secret::from("postgres://u:hunter2@db/herald"), ..Settings::default() };
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

@@ -1,0 +1,70 @@
+//! The HTTP surface: every route Herald answers, assembled in one place.
+
+mod error;
+mod extract;
+mod health;
+mod notifications;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use herald_app::{shell, App};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+pub use error::ApiError;
+
+use crate::startup::AppState;
+
+/// Largest request body the API accepts (Backstage's own limit is larger; 256 KiB is ample
+/// for a notification and keeps memory per request small).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Builds the whole router: probes, the REST API, then the Leptos pages and server functions.
+pub fn router(state: AppState) -> Router {
+    let api = notifications::router()
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(error::error_shape));
+
+    let hub = state.hub.clone();
+    let context = move || provide_context(hub.clone());
+    let leptos_options = state.leptos.clone();
+    let routes = generate_route_list(App);
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/notifications", api)
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        status = tracing::field::Empty,
+                        latency_ms = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: Duration, span: &Span| {
+                    span.record("status", res.status().as_u16());
+                    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+                    tracing::debug!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
+                })
+                .on_failure(()),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,30 @@
+//! Liveness and readiness probes.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::startup::AppState;
+
+/// `GET /healthz`: the process is alive and serving.
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers; 503 with the reason otherwise.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.hub.db.ping()).await;
+    match check {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "the database does not answer" })))
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": "the database did not answer within 2 seconds" })),
+        ),
+    }
+}

@@ -1,0 +1,155 @@
+//! Building and running an instance: database, shared state, listener, background jobs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use herald_core::notifications::PublishContext;
+use herald_core::settings::SettingsPolicy;
+use herald_core::{AuthPolicy, Db, Hub, PoolSettings, ProxyAuth};
+use herald_model::WEB_CHANNEL;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub hub: Hub,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// Opens the database named in the settings and applies pending migrations.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let pool = PoolSettings { max_connections: settings.database_max_connections, ..PoolSettings::default() };
+    let db = Db::connect(settings.database_url.expose(), &pool).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the database {}: {e}", herald_core::db::redact_url(settings.database_url.expose()))
+    })?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// The core's view of the configuration, with the base URL Herald is reached at.
+pub fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Result<Hub> {
+    let proxy = settings.auth.proxy_header.clone().map(|header| ProxyAuth {
+        header: header.to_ascii_lowercase(),
+        trusted: settings.trusted_proxies().unwrap_or_default(),
+    });
+    let auth = AuthPolicy {
+        password_login: settings.auth.password_login,
+        proxy,
+        admin_users: settings.admin_users()?,
+        admin_group: settings.admin_group()?,
+        session_ttl_ms: i64::from(settings.auth.session_hours) * 3_600_000,
+        secure_cookie: base_url.scheme() == "https",
+    };
+    let policy = SettingsPolicy {
+        channels: vec![WEB_CHANNEL.to_string()],
+        defaults: settings.notifications.default_settings.clone(),
+    };
+    Ok(Hub { db, publish: Arc::new(PublishContext { base_url, policy }), auth: Arc::new(auth) })
+}
+
+/// A bound, ready-to-run instance.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    /// Opens the database, imports configured catalog files and binds the listener (port 0
+    /// picks a free port, as tests do).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = open_database(&settings).await?;
+        for path in &settings.catalog_paths {
+            let yaml = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("catalog_paths: cannot read {}: {e}", path.display()))?;
+            let summary = herald_core::directory::import_catalog(&db, &yaml)
+                .await
+                .map_err(|e| anyhow::anyhow!("catalog_paths: {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), users = summary.users, groups = summary.groups, "imported catalog");
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = match &settings.base_url {
+            Some(_) => settings.base_url()?,
+            None => url::Url::parse(&format!("http://{addr}"))?,
+        };
+        let leptos = LeptosOptions::builder()
+            .output_name("herald")
+            .site_root(settings.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState { hub: hub(&settings, db, base_url)?, leptos };
+        Ok(Application { listener, state, settings })
+    }
+
+    /// The address the instance listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The shared state (tests reach the database through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, with the background jobs alongside.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
+        let router = crate::http::router(self.state);
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        maintenance.abort();
+        served?;
+        Ok(())
+    }
+}
+
+/// Hourly clean-up: retention, the event replay window, expired keys and sessions.
+async fn maintenance(db: Db, settings: Settings) {
+    let window_ms = i64::from(settings.event_replay_hours) * 3_600_000;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match herald_core::maintenance::clean_up(&db, settings.retention_days, window_ms).await {
+            Ok(c) if c.notifications > 0 => tracing::info!(deleted = c.notifications, "retention removed old notifications"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "clean-up failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
