@@ -1,0 +1,11 @@
+//! Integration tests of the HTTP API: each test starts a real Herald on a free port, once on
+//! SQLite and once on PostgreSQL (`both!`), and talks to it over HTTP.
+
+mod helpers;
+
+mod auth;
+mod compat;
+mod health;
+mod inbox;
+mod publish;
+mod settings;
