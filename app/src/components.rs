@@ -3,8 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::session::SignOut;
-use crate::shell::MeResource;
+use crate::shell::{MeResource, Session};
 
 /// Text of the unread badge: the count, capped at "99+".
 pub fn badge_text(unread: i64) -> String {
@@ -15,7 +14,7 @@ pub fn badge_text(unread: i64) -> String {
 #[component]
 pub fn TopBar() -> impl IntoView {
     let me = expect_context::<MeResource>();
-    let sign_out = ServerAction::<SignOut>::new();
+    let sign_out = expect_context::<Session>().sign_out;
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">

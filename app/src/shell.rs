@@ -1,11 +1,11 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::{SideNav, TopBar};
 use crate::pages::{AdminPage, InboxPage, NotFound, SettingsPage, SignInPage};
-use crate::session::{whoami, Me};
+use crate::session::{whoami, Me, SignIn, SignOut};
 
 /// The HTML document the server renders around the application.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -26,15 +26,34 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Who is signed in, loaded once per page and shared with every component.
+/// Who is signed in, shared with every component.
 pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
+
+/// The sign-in state and the actions that change it, provided as context.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub me: MeResource,
+    pub sign_in: ServerAction<SignIn>,
+    pub sign_out: ServerAction<SignOut>,
+}
+
+impl Session {
+    /// Changes whenever someone signs in or out: resources that depend on who is signed in
+    /// read it so they reload.
+    pub fn version(&self) -> (usize, usize) {
+        (self.sign_in.version().get(), self.sign_out.version().get())
+    }
+}
 
 /// The application: top bar, navigation and the routed page.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let me: MeResource = Resource::new(|| (), |_| whoami());
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    let me: MeResource = Resource::new(move || (sign_in.version().get(), sign_out.version().get()), |_| whoami());
     provide_context(me);
+    provide_context(Session { me, sign_in, sign_out });
 
     // Effects run only in the browser, after hydration: the marker tells tests (and styles)
     // that the page is interactive.
@@ -54,12 +73,14 @@ pub fn App() -> impl IntoView {
             <TopBar />
             <div class="layout">
                 <SideNav />
+                // Pages render in `SsrMode::Async`: the server waits for their data, so the
+                // HTML is complete without JavaScript.
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
-                        <Route path=path!("/") view=InboxPage />
-                        <Route path=path!("/settings") view=SettingsPage />
-                        <Route path=path!("/admin") view=AdminPage />
-                        <Route path=path!("/signin") view=SignInPage />
+                        <Route path=path!("/") view=InboxPage ssr=SsrMode::Async />
+                        <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                        <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

@@ -133,6 +133,12 @@ impl Default for AuthSettings {
     }
 }
 
+/// The top-level keys, for picking `HERALD_*` variables that are settings.
+const SETTING_KEYS: &[&str] = &[
+    "listen", "base_url", "database_url", "database_max_connections", "site_root", "log_format",
+    "retention_days", "event_replay_hours", "catalog_paths", "auth", "notifications",
+];
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -155,8 +161,12 @@ impl Settings {
             None if Path::new("herald.toml").exists() => figment = figment.merge(Toml::file("herald.toml")),
             None => {}
         }
-        // HERALD_CONFIG names the file; it is not a setting.
-        let env = env.ignore(&["config"]);
+        // Only variables naming a setting count: HERALD_CONFIG names the file, and tools
+        // (`herald send`'s HERALD_URL and HERALD_TOKEN, test harnesses) use the prefix too.
+        let env = env.filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default().to_ascii_lowercase();
+            SETTING_KEYS.contains(&top.as_str())
+        });
         let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError(describe(e)))?;
         settings.validate()?;
         Ok(settings)
@@ -301,6 +311,16 @@ mod tests {
             jail.create_file("herald.toml", "colour = \"blue\"\n")?;
             let e = Settings::load(None).unwrap_err().0;
             assert!(e.contains("colour"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn other_herald_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HERALD_TOKEN", "hrld_s_x");
+            jail.set_env("HERALD_URL", "http://example");
+            assert!(Settings::load(None).is_ok());
             Ok(())
         });
     }

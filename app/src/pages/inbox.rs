@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::shell::MeResource;
+use crate::shell::{MeResource, Session};
 
 /// The first page of the signed-in user's inbox.
 #[server(endpoint = "inbox")]
@@ -22,7 +22,8 @@ pub async fn inbox_page(offset: i64, limit: i64) -> Result<ListResponse, ServerF
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let me = expect_context::<MeResource>();
-    let page = Resource::new(|| (), |_| inbox_page(0, 50));
+    let session = expect_context::<Session>();
+    let page = Resource::new(move || session.version(), |_| inbox_page(0, 50));
     view! {
         <Title text="Inbox" />
         <h1 class="page-title">"Inbox"</h1>

@@ -2,13 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::session::SignIn;
+use crate::shell::Session;
 
 /// The sign-in form. Works without JavaScript: the form posts to the server function, which
 /// sets the session cookie and redirects.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let action = ServerAction::<SignIn>::new();
+    let action = expect_context::<Session>().sign_in;
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
     let error = move || {

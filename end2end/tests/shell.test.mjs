@@ -1,0 +1,106 @@
+// The application shell: server-rendered, usable without JavaScript, hydrated and
+// interactive with it, and free of console errors.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hydrated, launchBrowser, screenshot, signIn, startHerald, watchErrors } from './helpers.mjs';
+
+let herald;
+let browser;
+
+before(async () => {
+  herald = await startHerald();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await herald?.stop();
+});
+
+describe('without JavaScript', () => {
+  test('the shell renders with header, navigation and a sign-in prompt', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    const res = await page.goto(`${herald.base}/`);
+    assert.equal(res.status(), 200);
+    assert.equal(await page.title(), 'Inbox · Herald');
+    assert.equal(await page.locator('.brand-name').textContent(), 'Herald');
+    for (const label of ['Inbox', 'Settings']) {
+      assert.equal(await page.locator(`nav >> text=${label}`).count(), 1, label);
+    }
+    assert.match(await page.locator('main').textContent(), /Sign in to see your notifications/);
+    await screenshot(page, 'shell-no-js');
+    await context.close();
+  });
+
+  test('signing in with the plain form works and shows the inbox', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await signIn(page, herald.base, 'carol');
+    assert.equal(new URL(page.url()).pathname, '/');
+    assert.equal(await page.locator('[data-testid=signed-in-user]').textContent(), 'Carol Coder');
+    assert.ok(await page.locator('[data-testid=notification-list] li').count() >= 2);
+    await screenshot(page, 'inbox-no-js');
+    await context.close();
+  });
+});
+
+describe('with JavaScript', () => {
+  test('the page hydrates without console errors', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${herald.base}/`);
+    await hydrated(page);
+    await page.goto(`${herald.base}/signin`);
+    await hydrated(page);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('after hydration the menu button toggles the navigation on a phone', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${herald.base}/`);
+    await hydrated(page);
+    const button = page.locator('[data-testid=menu-button]');
+    assert.equal(await button.getAttribute('aria-expanded'), 'false');
+    assert.equal(await page.locator('#nav-links').isVisible(), false);
+    await button.click();
+    assert.equal(await button.getAttribute('aria-expanded'), 'true');
+    assert.equal(await page.locator('#nav-links').isVisible(), true);
+    await screenshot(page, 'shell-phone-menu');
+    await context.close();
+  });
+
+  test('signing in shows the user, the unread badge and the inbox', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${herald.base}/`);
+    await hydrated(page);
+    await signIn(page, herald.base, 'alice');
+    await page.waitForSelector('[data-testid=signed-in-user]');
+    assert.equal(await page.locator('[data-testid=signed-in-user]').textContent(), 'Alice Admin');
+    assert.match(await page.locator('[data-testid=unread-badge]').textContent(), /^\d+$/);
+    assert.equal(await page.locator('nav >> text=Admin').count(), 1, 'alice is an admin');
+    await screenshot(page, 'inbox');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a wrong password says so and sets no session', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${herald.base}/signin`);
+    await hydrated(page);
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'wrong-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=signin-error]:has-text("Wrong user name or password")');
+    const cookies = await context.cookies();
+    assert.equal(cookies.filter((c) => c.name === 'herald_session').length, 0);
+    await context.close();
+  });
+});
