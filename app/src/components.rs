@@ -3,17 +3,18 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use herald_model::Severity;
+
+use crate::live::{badge_text, Live, LiveState, Toast};
+use crate::notification_fns::set_state;
 use crate::shell::{MeResource, Session};
 
-/// Text of the unread badge: the count, capped at "99+".
-pub fn badge_text(unread: i64) -> String {
-    if unread > 99 { "99+".to_string() } else { unread.to_string() }
-}
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
 #[component]
 pub fn TopBar() -> impl IntoView {
     let me = expect_context::<MeResource>();
+    let live = expect_context::<Live>();
     let sign_out = expect_context::<Session>().sign_out;
     view! {
         <header class="topbar">
@@ -26,10 +27,12 @@ pub fn TopBar() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match me.await {
                             Ok(Some(me)) => {
-                                let label = format!("{} unread notifications", me.unread);
+                                let unread = move || live.unread.get().unwrap_or(me.unread);
+                                let label = move || format!("{} unread notifications", unread());
                                 view! {
+                                    <LiveIndicator />
                                     <A href="/?view=unread" attr:class="unread-badge" attr:aria-label=label attr:data-testid="unread-badge">
-                                        {badge_text(me.unread)}
+                                        {move || badge_text(unread())}
                                     </A>
                                     <span class="user" data-testid="signed-in-user" title=me.user_ref.clone()>
                                         {me.display_name.clone()}
@@ -82,14 +85,127 @@ pub fn SideNav() -> impl IntoView {
 
 use crate::session::Me;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Whether the live stream is connected.
+#[component]
+fn LiveIndicator() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let label = move || match live.state.get() {
+        LiveState::Live => "Live",
+        LiveState::Connecting => "Connecting…",
+        LiveState::Reconnecting => "Reconnecting…",
+        LiveState::Off => "Offline",
+    };
+    view! {
+        <span class="live-indicator" data-testid="live-indicator" data-state=move || format!("{:?}", live.state.get()).to_lowercase() title=label>
+            <span class="live-dot" aria-hidden="true"></span>
+            <span class="live-label">{label}</span>
+        </span>
+    }
+}
 
-    #[test]
-    fn badge_caps_at_99() {
-        assert_eq!(badge_text(0), "0");
-        assert_eq!(badge_text(99), "99");
-        assert_eq!(badge_text(100), "99+");
+/// New notifications, bottom right: at most three, then "N more"; announced to screen readers.
+#[component]
+pub fn Toasts() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let shown = move || {
+        let all = live.toasts.get();
+        let hidden = all.len().saturating_sub(3);
+        (all[hidden..].to_vec(), hidden)
+    };
+    view! {
+        <section class="toasts" aria-live="polite" aria-label="New notifications" data-testid="toasts">
+            <For each=move || shown().0 key=|t| t.notification.id.clone() let:toast>
+                <ToastCard toast />
+            </For>
+            {move || {
+                let more = shown().1;
+                (more > 0).then(|| view! { <p class="toast-more" data-testid="toast-more">{format!("{more} more")}</p> })
+            }}
+        </section>
+    }
+}
+
+/// One toast. Critical ones stay until dismissed; the others leave after ten seconds.
+#[component]
+fn ToastCard(toast: Toast) -> impl IntoView {
+    let live = expect_context::<Live>();
+    let n = toast.notification;
+    let id = n.id.clone();
+    if n.payload.severity != Severity::Critical {
+        let id = id.clone();
+        set_timeout(move || live.dismiss(&id), std::time::Duration::from_secs(10));
+    }
+    let mark_read = {
+        let id = id.clone();
+        move |_| {
+            let id = id.clone();
+            live.dismiss(&id);
+            leptos::task::spawn_local(async move {
+                let _ = set_state(vec![id], Some(true), None, None).await;
+            });
+        }
+    };
+    let open = {
+        let id = id.clone();
+        let link = n.payload.link.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            let id = id.clone();
+            let link = link.clone();
+            live.dismiss(&id);
+            leptos::task::spawn_local(async move {
+                let _ = set_state(vec![id], Some(true), None, None).await;
+                if let Some(link) = link {
+                    let _ = window().location().set_href(&link);
+                }
+            });
+        }
+    };
+    let dismiss = {
+        let id = id.clone();
+        move |_| live.dismiss(&id)
+    };
+    let severity = n.payload.severity;
+    view! {
+        <article class=format!("toast sev-{severity}") data-testid="toast" data-id=id.clone()>
+            <SeverityIcon severity />
+            <div class="toast-body">
+                <p class="toast-title">{n.payload.title.clone()}</p>
+                <p class="toast-meta">{n.origin.clone()}{n.payload.topic.clone().map(|t| format!(" · {t}"))}</p>
+                <div class="toast-actions">
+                    {n.payload.link.clone().map(|link| view! { <a href=link class="toast-action" on:click=open>"Open"</a> })}
+                    <button type="button" class="toast-action" on:click=mark_read>"Mark read"</button>
+                </div>
+            </div>
+            <button type="button" class="toast-close" aria-label="Dismiss" on:click=dismiss>"×"</button>
+        </article>
+    }
+}
+
+/// Severity as an icon plus a word for screen readers: never colour alone.
+#[component]
+pub fn SeverityIcon(severity: Severity) -> impl IntoView {
+    let shape = match severity {
+        Severity::Critical => view! {
+            <path d="M5 1h6l4 4v6l-4 4H5l-4-4V5z" fill="currentColor" />
+            <path d="M8 4v5M8 11v1.5" stroke="white" stroke-width="2" stroke-linecap="round" />
+        }.into_any(),
+        Severity::High => view! {
+            <path d="M8 1l7.5 14H.5z" fill="currentColor" />
+            <path d="M8 6v4M8 12v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
+        }.into_any(),
+        Severity::Normal => view! {
+            <circle cx="8" cy="8" r="7" fill="currentColor" />
+            <path d="M8 7v5M8 4v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
+        }.into_any(),
+        Severity::Low => view! {
+            <circle cx="8" cy="8" r="5.5" fill="none" stroke="currentColor" stroke-width="2" />
+        }.into_any(),
+    };
+    view! {
+        <span class=format!("severity sev-{severity}") title=severity.as_str()>
+            <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>
+            <span class="visually-hidden">{format!("{severity} severity")}</span>
+        </span>
     }
 }

@@ -3,6 +3,8 @@
 //! with `hydrate` into the browser bundle.
 
 mod components;
+pub mod live;
+mod notification_fns;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -10,6 +10,8 @@ pub struct Me {
     pub display_name: String,
     pub is_admin: bool,
     pub unread: i64,
+    /// The event-log position when the page was rendered; the live stream starts after it.
+    pub event_head: i64,
 }
 
 /// The signed-in user, or `None` for a visitor.
@@ -24,6 +26,7 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
         display_name: profile.and_then(|p| p.display_name).unwrap_or_else(|| user.name().to_string()),
         is_admin: hub.is_admin(&user).await.map_err(fail)?,
         unread: status.unread,
+        event_head: hub.bus.head(),
         user_ref: user.to_string(),
     }))
 }

@@ -3,7 +3,8 @@ use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title}
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use crate::components::{SideNav, TopBar};
+use crate::components::{SideNav, Toasts, TopBar};
+use crate::live::{title_with_count, Live};
 use crate::pages::{AdminPage, InboxPage, NotFound, SettingsPage, SignInPage};
 use crate::session::{whoami, Me, SignIn, SignOut};
 
@@ -32,7 +33,6 @@ pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
 /// The sign-in state and the actions that change it, provided as context.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub me: MeResource,
     pub sign_in: ServerAction<SignIn>,
     pub sign_out: ServerAction<SignOut>,
 }
@@ -53,7 +53,37 @@ pub fn App() -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let me: MeResource = Resource::new(move || (sign_in.version().get(), sign_out.version().get()), |_| whoami());
     provide_context(me);
-    provide_context(Session { me, sign_in, sign_out });
+    provide_context(Session { sign_in, sign_out });
+    let live = Live::new();
+    provide_context(live);
+
+    // The live stream: opened once signed in, closed on sign-out (browser only).
+    #[cfg(feature = "hydrate")]
+    {
+        let connection = StoredValue::new_local(None::<crate::live::Connection>);
+        Effect::new(move |_| match me.get().and_then(Result::ok).flatten() {
+            Some(me) => {
+                if connection.with_value(Option::is_none) {
+                    connection.set_value(Some(crate::live::Connection::open(live, me.event_head)));
+                }
+            }
+            None => {
+                if let Some(c) = connection.get_value() {
+                    c.close();
+                }
+                connection.set_value(None);
+                live.state.set(crate::live::LiveState::Off);
+            }
+        });
+    }
+    // A `reset` from the stream means this tab missed events: reload what it shows.
+    Effect::new(move |prev: Option<u32>| {
+        let resets = live.resets.get();
+        if prev.is_some_and(|p| p != resets) {
+            me.refetch();
+        }
+        resets
+    });
 
     // Effects run only in the browser, after hydration: the marker tells tests (and styles)
     // that the page is interactive.
@@ -67,7 +97,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/herald.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Meta name="color-scheme" content="light dark" />
-        <Title formatter=|text: String| if text.is_empty() { "Herald".to_string() } else { format!("{text} · Herald") } />
+        <Title formatter=move |text: String| title_with_count(&text, live.unread.get()) />
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <TopBar />
@@ -84,6 +114,7 @@ pub fn App() -> impl IntoView {
                     </Routes>
                 </main>
             </div>
+            <Toasts />
         </Router>
     }
 }

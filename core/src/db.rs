@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::sync::Arc;
+
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use tokio::sync::Notify;
 
 use crate::{Error, Result};
 
@@ -28,7 +31,15 @@ pub enum Backend {
 
 /// A handle on Herald's database. Cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pools: Pools,
+    /// Signalled after a transaction that wrote to the event log commits, so the live-stream
+    /// bus reads the new events at once.
+    events_written: Arc<Notify>,
+}
+
+#[derive(Clone, Debug)]
+enum Pools {
     /// SQLite keeps a pool of readers and a single writer: SQLite allows one writer at a time
     /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
     /// from read to write transactions.
@@ -43,9 +54,19 @@ pub enum Pool<'a> {
     Postgres(&'a PgPool),
 }
 
-/// A transaction on either engine; what [`with_tx!`](crate::with_tx) matches on.
+/// A write transaction on either engine.
 #[derive(Debug)]
-pub enum Tx {
+pub struct Tx {
+    /// The engine's transaction; what [`with_tx!`](crate::with_tx) matches on.
+    pub inner: TxInner,
+    events_written: Arc<Notify>,
+    /// Whether this transaction appended to the event log.
+    pub(crate) logged_event: bool,
+}
+
+/// The engine-specific part of a [`Tx`].
+#[derive(Debug)]
+pub enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -66,12 +87,12 @@ macro_rules! with_pool {
 #[macro_export]
 macro_rules! with_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite(t) => {
+        match &mut $tx.inner {
+            $crate::db::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::db::Tx::Postgres(t) => {
+            $crate::db::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -106,7 +127,7 @@ impl Db {
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::new(Pools::Postgres(pool)))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Error::Config(format!("database_url: {e}")))?
@@ -135,7 +156,7 @@ impl Db {
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite { read, write })
+            Ok(Db::new(Pools::Sqlite { read, write }))
         } else {
             Err(Error::Config(format!(
                 "database_url: '{}' is neither a sqlite: nor a postgres:// URL",
@@ -146,43 +167,44 @@ impl Db {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> Result<()> {
-        match self {
-            Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        match &self.pools {
+            Pools::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Pools::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
 
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match &self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// The pool for queries that only read.
     pub fn reader(&self) -> Pool<'_> {
-        match self {
-            Db::Sqlite { read, .. } => Pool::Sqlite(read),
-            Db::Postgres(pool) => Pool::Postgres(pool),
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Pool::Sqlite(read),
+            Pools::Postgres(pool) => Pool::Postgres(pool),
         }
     }
 
     /// The pool for single statements that write.
     pub fn writer(&self) -> Pool<'_> {
-        match self {
-            Db::Sqlite { write, .. } => Pool::Sqlite(write),
-            Db::Postgres(pool) => Pool::Postgres(pool),
+        match &self.pools {
+            Pools::Sqlite { write, .. } => Pool::Sqlite(write),
+            Pools::Postgres(pool) => Pool::Postgres(pool),
         }
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        let inner = match &self.pools {
+            Pools::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
+            Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner, events_written: self.events_written.clone(), logged_event: false })
     }
 
     /// Checks that the database answers a trivial query.
@@ -193,22 +215,51 @@ impl Db {
 
     /// Closes every connection.
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { read, write } => {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
+    }
+
+    /// Whether [`Db::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => read.is_closed(),
+            Pools::Postgres(pool) => pool.is_closed(),
+        }
+    }
+
+    fn new(pools: Pools) -> Db {
+        Db { pools, events_written: Arc::new(Notify::new()) }
+    }
+
+    /// The PostgreSQL pool, when this is PostgreSQL (for `LISTEN`).
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(pool),
+            Pools::Sqlite { .. } => None,
+        }
+    }
+
+    /// Resolves after a transaction that appended events commits (in this process).
+    pub async fn events_written(&self) {
+        self.events_written.notified().await;
     }
 }
 
 impl Tx {
     /// Makes the transaction's writes permanent.
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        if self.logged_event {
+            // One stored permit is enough: the bus reads every event after its position.
+            self.events_written.notify_one();
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use herald_model::EntityRef;
 
+use crate::bus::Bus;
 use crate::db::Db;
 use crate::directory;
 use crate::notifications::PublishContext;
@@ -51,6 +52,8 @@ impl ProxyAuth {
 #[derive(Clone, Debug)]
 pub struct Hub {
     pub db: Db,
+    /// Fans committed events out to live streams.
+    pub bus: Arc<Bus>,
     pub publish: Arc<PublishContext>,
     pub auth: Arc<AuthPolicy>,
 }

@@ -3,9 +3,11 @@
 //! into this crate, so each operation has one implementation.
 
 pub mod auth;
+pub mod bus;
 pub mod db;
 pub mod demo;
 pub mod directory;
+pub mod events;
 mod hub;
 mod error;
 pub mod idempotency;

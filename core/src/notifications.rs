@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, Tx};
 use crate::settings::{users_enabled, SettingsPolicy};
 use crate::time::{from_ms, now_ms};
+use crate::events::log_event;
 use crate::{directory, with_pool, with_tx, Error, Result};
 
 /// Limits on payload fields, in bytes.
@@ -255,18 +256,6 @@ async fn store_one(tx: &mut Tx, user: Option<&EntityRef>, origin: &str, p: &Noti
     };
     log_event(tx, user, "notification", &serde_json::to_string(&n)?, now).await?;
     Ok(n)
-}
-
-/// Appends to the event log that live streams replay from.
-pub(crate) async fn log_event(tx: &mut Tx, user: Option<&EntityRef>, kind: &str, payload: &str, now: i64) -> Result<()> {
-    with_tx!(tx, |c| sqlx::query("INSERT INTO events (user_ref, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(user.map(EntityRef::as_str))
-        .bind(kind)
-        .bind(payload)
-        .bind(now)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

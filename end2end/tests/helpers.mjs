@@ -14,13 +14,44 @@ export const artifacts = path.join(root, 'end2end', 'artifacts');
 
 /** Starts `herald serve --demo` on a free port with its own database. */
 export async function startHerald({ env = {} } = {}) {
-  const bin = process.env.E2E_HERALD_BIN ?? path.join(root, 'target', 'debug', 'herald');
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-e2e-'));
-  const child = spawn(bin, ['serve', '--demo'], {
+  const first = await spawnHerald(dir, '127.0.0.1:0', env);
+  const serviceToken = first.out().match(/(hrld_s_[0-9a-f]+)/)[1];
+  const cliEnv = { ...process.env, HERALD_DATABASE_URL: `sqlite:${path.join(dir, 'herald.db')}`, RUST_LOG: 'warn' };
+  let current = first;
+  return {
+    base: first.base,
+    serviceToken,
+    /** Runs a `herald` CLI command against the same database; resolves with its stdout. */
+    cli(args) {
+      return new Promise((resolve, reject) => {
+        execFile(heraldBin(), args, { cwd: dir, env: cliEnv }, (err, stdout, stderr) =>
+          err ? reject(new Error(`herald ${args.join(' ')}: ${stderr}`)) : resolve(stdout));
+      });
+    },
+    output: () => current.out(),
+    /** Stops the server (SIGTERM) and starts it again on the same port and database. */
+    async restart() {
+      await current.kill();
+      current = await spawnHerald(dir, first.base.replace('http://', ''), env);
+    },
+    async stop() {
+      await current.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function heraldBin() {
+  return process.env.E2E_HERALD_BIN ?? path.join(root, 'target', 'debug', 'herald');
+}
+
+async function spawnHerald(dir, listen, env) {
+  const child = spawn(heraldBin(), ['serve', '--demo'], {
     cwd: dir,
     env: {
       ...process.env,
-      HERALD_LISTEN: '127.0.0.1:0',
+      HERALD_LISTEN: listen,
       HERALD_DATABASE_URL: `sqlite:${path.join(dir, 'herald.db')}`,
       HERALD_SITE_ROOT: process.env.HERALD_SITE_ROOT ?? path.join(root, 'target', 'site'),
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
@@ -38,26 +69,17 @@ export async function startHerald({ env = {} } = {}) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', (chunk) => { out += chunk; });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`herald exited with ${code}:\n${out}`)); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`herald exited with ${code}:\n${out}`)); });
   });
   const base = await ready;
-  const serviceToken = out.match(/(hrld_s_[0-9a-f]+)/)[1];
-  const cliEnv = { ...process.env, HERALD_DATABASE_URL: `sqlite:${path.join(dir, 'herald.db')}`, RUST_LOG: 'warn' };
   return {
     base,
-    serviceToken,
-    /** Runs a `herald` CLI command against the same database; resolves with its stdout. */
-    cli(args) {
-      return new Promise((resolve, reject) => {
-        execFile(bin, args, { cwd: dir, env: cliEnv }, (err, stdout, stderr) =>
-          err ? reject(new Error(`herald ${args.join(' ')}: ${stderr}`)) : resolve(stdout));
-      });
-    },
-    output: () => out,
-    async stop() {
+    out: () => out,
+    async kill() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-      rmSync(dir, { recursive: true, force: true });
+      await exited;
     },
   };
 }

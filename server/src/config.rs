@@ -72,6 +72,22 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Notification defaults.
     pub notifications: NotificationDefaults,
+    /// Live streams.
+    pub stream: StreamSettings,
+}
+
+/// `[stream]`: the live Server-Sent Events stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSettings {
+    /// Most streams (browser tabs) one user may have open at once; more get 429.
+    pub max_per_user: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings { max_per_user: 16 }
+    }
 }
 
 /// `[auth]`: sign-in and roles.
@@ -116,6 +132,7 @@ impl Default for Settings {
             catalog_paths: vec![],
             auth: AuthSettings::default(),
             notifications: NotificationDefaults::default(),
+            stream: StreamSettings::default(),
         }
     }
 }
@@ -136,7 +153,7 @@ impl Default for AuthSettings {
 /// The top-level keys, for picking `HERALD_*` variables that are settings.
 const SETTING_KEYS: &[&str] = &[
     "listen", "base_url", "database_url", "database_max_connections", "site_root", "log_format",
-    "retention_days", "event_replay_hours", "catalog_paths", "auth", "notifications",
+    "retention_days", "event_replay_hours", "catalog_paths", "auth", "notifications", "stream",
 ];
 
 /// A configuration problem, naming the key.
@@ -186,6 +203,9 @@ impl Settings {
         }
         if self.event_replay_hours == 0 {
             return Err(ConfigError("event_replay_hours: must be at least 1".into()));
+        }
+        if self.stream.max_per_user == 0 {
+            return Err(ConfigError("stream.max_per_user: must be at least 1".into()));
         }
         if self.auth.session_hours == 0 {
             return Err(ConfigError("auth.session_hours: must be at least 1".into()));
@@ -313,6 +333,19 @@ mod tests {
             assert!(e.contains("colour"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid_and_documents_every_key() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../herald.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        figment::Jail::expect_with(|_jail| {
+            Settings::load(Some(&path)).map_err(|e| e.0)?;
+            Ok(())
+        });
+        for key in SETTING_KEYS.iter().chain(&["password_login", "proxy_header", "trusted_proxies", "admins", "admin_group", "session_hours", "default_settings", "max_per_user"]) {
+            assert!(text.contains(key), "herald.example.toml does not mention {key}");
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@ mod error;
 mod extract;
 mod health;
 mod notifications;
+mod stream;
+
+pub use stream::StreamCounter;
 
 use std::time::Duration;
 

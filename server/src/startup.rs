@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use herald_core::notifications::PublishContext;
 use herald_core::settings::SettingsPolicy;
+use herald_core::bus::Bus;
 use herald_core::{AuthPolicy, Db, Hub, PoolSettings, ProxyAuth};
 use herald_model::WEB_CHANNEL;
 use leptos::config::LeptosOptions;
@@ -19,6 +20,13 @@ use crate::config::Settings;
 pub struct AppState {
     pub hub: Hub,
     pub leptos: LeptosOptions,
+    /// Open live streams per user.
+    pub streams: Arc<crate::http::StreamCounter>,
+    /// Most live streams one user may have open.
+    pub stream_limit: usize,
+    /// Becomes `true` when the server is shutting down: live streams end, so a graceful
+    /// shutdown does not wait forever for them.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -38,7 +46,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 /// The core's view of the configuration, with the base URL Herald is reached at.
-pub fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Result<Hub> {
+pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Result<Hub> {
     let proxy = settings.auth.proxy_header.clone().map(|header| ProxyAuth {
         header: header.to_ascii_lowercase(),
         trusted: settings.trusted_proxies().unwrap_or_default(),
@@ -55,7 +63,8 @@ pub fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Result<Hu
         channels: vec![WEB_CHANNEL.to_string()],
         defaults: settings.notifications.default_settings.clone(),
     };
-    Ok(Hub { db, publish: Arc::new(PublishContext { base_url, policy }), auth: Arc::new(auth) })
+    let bus = Bus::start(db.clone()).await?;
+    Ok(Hub { db, bus, publish: Arc::new(PublishContext { base_url, policy }), auth: Arc::new(auth) })
 }
 
 /// A bound, ready-to-run instance.
@@ -63,6 +72,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     settings: Settings,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -93,8 +103,15 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let state = AppState { hub: hub(&settings, db, base_url)?, leptos };
-        Ok(Application { listener, state, settings })
+        let (shutdown, shutting_down) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            hub: hub(&settings, db, base_url).await?,
+            leptos,
+            streams: Arc::default(),
+            stream_limit: settings.stream.max_per_user,
+            shutting_down,
+        };
+        Ok(Application { listener, state, settings, shutdown })
     }
 
     /// The address the instance listens on.
@@ -111,8 +128,12 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
         let router = crate::http::router(self.state);
+        let stop_streams = self.shutdown;
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_streams.send(true);
+            })
             .await;
         maintenance.abort();
         served?;

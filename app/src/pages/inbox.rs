@@ -1,8 +1,10 @@
-use herald_model::{ListResponse, Notification, Severity};
+use herald_model::{ListResponse, Notification};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
+use crate::components::SeverityIcon;
+use crate::live::Live;
 use crate::shell::{MeResource, Session};
 
 /// The first page of the signed-in user's inbox.
@@ -23,7 +25,12 @@ pub async fn inbox_page(offset: i64, limit: i64) -> Result<ListResponse, ServerF
 pub fn InboxPage() -> impl IntoView {
     let me = expect_context::<MeResource>();
     let session = expect_context::<Session>();
-    let page = Resource::new(move || session.version(), |_| inbox_page(0, 50));
+    let live = expect_context::<Live>();
+    // Reload when someone signs in or out, and when the live stream says something changed.
+    let page = Resource::new(
+        move || (session.version(), live.arrivals.with(Vec::len), live.last_update.get(), live.resets.get()),
+        |_| inbox_page(0, 50),
+    );
     view! {
         <Title text="Inbox" />
         <h1 class="page-title">"Inbox"</h1>
@@ -79,30 +86,3 @@ fn NotificationRow(n: Notification) -> impl IntoView {
     }
 }
 
-/// Severity as an icon plus a word for screen readers: never colour alone.
-#[component]
-pub fn SeverityIcon(severity: Severity) -> impl IntoView {
-    let shape = match severity {
-        Severity::Critical => view! {
-            <path d="M5 1h6l4 4v6l-4 4H5l-4-4V5z" fill="currentColor" />
-            <path d="M8 4v5M8 11v1.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
-        Severity::High => view! {
-            <path d="M8 1l7.5 14H.5z" fill="currentColor" />
-            <path d="M8 6v4M8 12v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
-        Severity::Normal => view! {
-            <circle cx="8" cy="8" r="7" fill="currentColor" />
-            <path d="M8 7v5M8 4v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
-        Severity::Low => view! {
-            <circle cx="8" cy="8" r="5.5" fill="none" stroke="currentColor" stroke-width="2" />
-        }.into_any(),
-    };
-    view! {
-        <span class=format!("severity sev-{severity}") title=severity.as_str()>
-            <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>
-            <span class="visually-hidden">{format!("{severity} severity")}</span>
-        </span>
-    }
-}

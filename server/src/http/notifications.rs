@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/status", get(status))
         .route("/topics", get(topics))
         .route("/settings", get(get_settings).post(save_settings))
+        .route("/stream", get(super::stream::stream))
 }
 
 /// `POST /notifications`: publish (service tokens only), optionally idempotent.

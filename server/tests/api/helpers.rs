@@ -54,6 +54,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The catalog's users; all sign in with `password`.
     pub password: &'static str,
+    /// The database URL, for starting a second instance on the same database.
+    pub database_url: String,
     pg_database: Option<String>,
     _dir: TempDir,
 }
@@ -151,8 +153,102 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         db,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         password: "correct-horse",
+        database_url,
         pg_database,
         _dir: dir,
+    }
+}
+
+/// Starts a second instance on `app`'s database (for multi-instance tests); returns its base URL.
+pub async fn spawn_peer(app: &TestApp) -> String {
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Secret::from(app.database_url.as_str()),
+        ..Settings::default()
+    };
+    let peer = Application::build(settings).await.expect("build peer");
+    let base = format!("http://{}", peer.local_addr());
+    tokio::spawn(peer.run(std::future::pending()));
+    base
+}
+
+/// One Server-Sent Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The data as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+/// A minimal SSE client over reqwest, as a browser's EventSource reads the stream.
+pub struct SseClient {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseClient {
+    /// Connects to `base`'s stream as the owner of `token`; `Err(status)` when refused.
+    pub async fn connect(base: &str, token: &str, last_event_id: Option<&str>, query: &str) -> Result<SseClient, u16> {
+        let mut req = reqwest::Client::new().get(format!("{base}/api/notifications/stream{query}")).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.send().await.expect("stream request");
+        if res.status() != 200 {
+            return Err(res.status().as_u16());
+        }
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Ok(SseClient { body: Box::pin(res.bytes_stream()), buffer: String::new() })
+    }
+
+    /// The next event (comments and heartbeats skipped), or `None` after `wait`.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<SseEvent> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { id: None, event: "message".into(), data: String::new() };
+                let mut has_data = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        event.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if has_data {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        has_data = true;
+                    }
+                }
+                if has_data {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The next event of `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str, wait: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let e = self.next(left).await?;
+            if e.event == kind {
+                return Some(e);
+            }
+        }
     }
 }
 

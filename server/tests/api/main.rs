@@ -4,8 +4,11 @@
 mod helpers;
 
 mod auth;
+mod cli;
 mod compat;
+mod directory;
 mod health;
 mod inbox;
 mod publish;
 mod settings;
+mod stream;

@@ -1,0 +1,243 @@
+//! The browser side of the live stream: one `EventSource` per tab, feeding signals that the
+//! badge, the title, the toasts and the inbox read.
+//!
+//! The browser's own `EventSource` is used rather than leptos-use's `use_event_source`:
+//! after a dropped connection the native object reconnects by itself and sends
+//! `Last-Event-ID`, which is exactly what the server's replay needs; leptos-use reconnects by
+//! creating a new `EventSource`, which starts without that header.
+
+use herald_model::{Notification, NotificationStatus};
+use leptos::prelude::*;
+use serde::Deserialize;
+
+/// Whether the stream is connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveState {
+    /// Not signed in, or not started (e.g. without JavaScript).
+    Off,
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+/// A notification shown as a toast.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toast {
+    pub notification: Notification,
+}
+
+/// A change of state the user made (in any tab).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct StateUpdate {
+    pub ids: Vec<String>,
+    pub read: Option<bool>,
+    pub saved: Option<bool>,
+    pub archived: Option<bool>,
+}
+
+/// The live state of this tab, provided as context.
+#[derive(Clone, Copy)]
+pub struct Live {
+    pub state: RwSignal<LiveState>,
+    /// The unread count from the stream; `None` until the first `status` event.
+    pub unread: RwSignal<Option<i64>>,
+    /// Toasts on screen, oldest first.
+    pub toasts: RwSignal<Vec<Toast>>,
+    /// Notifications that arrived since the page loaded, newest last (the inbox merges them).
+    pub arrivals: RwSignal<Vec<Notification>>,
+    /// The last state change, for lists showing the same notifications.
+    pub last_update: RwSignal<Option<StateUpdate>>,
+    /// Bumped when the stream says the page's data is stale and must be refetched.
+    pub resets: RwSignal<u32>,
+}
+
+impl Live {
+    /// Fresh, disconnected state.
+    pub fn new() -> Live {
+        Live {
+            state: RwSignal::new(LiveState::Off),
+            unread: RwSignal::new(None),
+            toasts: RwSignal::new(vec![]),
+            arrivals: RwSignal::new(vec![]),
+            last_update: RwSignal::new(None),
+            resets: RwSignal::new(0),
+        }
+    }
+
+    /// Applies one stream event.
+    pub fn apply(&self, kind: &str, data: &str) {
+        match kind {
+            "notification" => {
+                let Ok(n) = serde_json::from_str::<Notification>(data) else { return };
+                let seen = self.arrivals.with_untracked(|a| a.iter().any(|x| x.id == n.id));
+                if !seen && n.read.is_none() {
+                    self.unread.update(|u| {
+                        if let Some(u) = u {
+                            *u += 1;
+                        }
+                    });
+                }
+                self.arrivals.update(|a| {
+                    a.retain(|x| x.id != n.id);
+                    a.push(n.clone());
+                });
+                self.toasts.update(|t| {
+                    t.retain(|x| x.notification.id != n.id);
+                    t.push(Toast { notification: n });
+                });
+            }
+            "update" => {
+                if let Ok(u) = serde_json::from_str::<StateUpdate>(data) {
+                    if u.read == Some(true) || u.archived == Some(true) {
+                        self.toasts.update(|t| t.retain(|x| !u.ids.contains(&x.notification.id)));
+                    }
+                    self.last_update.set(Some(u));
+                }
+            }
+            "status" => {
+                if let Ok(s) = serde_json::from_str::<NotificationStatus>(data) {
+                    self.unread.set(Some(s.unread));
+                }
+            }
+            "reset" => self.resets.update(|r| *r += 1),
+            _ => {}
+        }
+    }
+
+    /// Removes a toast.
+    pub fn dismiss(&self, id: &str) {
+        self.toasts.update(|t| t.retain(|x| x.notification.id != id));
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live::new()
+    }
+}
+
+/// An open live stream (browser only): the current `EventSource`, replaced when the
+/// connection has to be reopened by hand.
+#[cfg(feature = "hydrate")]
+#[derive(Clone)]
+pub struct Connection {
+    current: std::rc::Rc<std::cell::RefCell<Option<web_sys::EventSource>>>,
+    last_id: std::rc::Rc<std::cell::Cell<i64>>,
+    stopped: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Connection {
+    /// Opens the stream after event `since` (the position the page was rendered at, so
+    /// nothing published between rendering and connecting is missed).
+    pub fn open(live: Live, since: i64) -> Connection {
+        let conn = Connection {
+            current: Default::default(),
+            last_id: std::rc::Rc::new(std::cell::Cell::new(since)),
+            stopped: Default::default(),
+        };
+        conn.connect(live, 0);
+        conn
+    }
+
+    /// Closes the stream for good (sign-out).
+    pub fn close(&self) {
+        self.stopped.set(true);
+        if let Some(s) = self.current.borrow_mut().take() {
+            s.close();
+        }
+    }
+
+    fn connect(&self, live: Live, attempt: u32) {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+
+        if self.stopped.get() {
+            return;
+        }
+        let url = format!("/api/notifications/stream?since={}", self.last_id.get());
+        let Ok(source) = web_sys::EventSource::new(&url) else { return };
+        live.state.set(if attempt == 0 { LiveState::Connecting } else { LiveState::Reconnecting });
+        for kind in ["notification", "update", "status", "reset"] {
+            let last_id = self.last_id.clone();
+            let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                if let Ok(id) = e.last_event_id().parse::<i64>() {
+                    last_id.set(id);
+                }
+                if let Some(data) = e.data().as_string() {
+                    live.apply(kind, &data);
+                }
+            });
+            let _ = source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+            // Listeners live as long as their EventSource.
+            on_event.forget();
+        }
+        let on_open = Closure::<dyn FnMut()>::new(move || live.state.set(LiveState::Live));
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+        let this = self.clone();
+        let failed = source.clone();
+        let on_error = Closure::<dyn FnMut()>::new(move || {
+            live.state.set(LiveState::Reconnecting);
+            // After a network error the browser reconnects by itself, sending Last-Event-ID.
+            // After an HTTP error (the server restarting, 429, 503) it gives up: reopen by
+            // hand with backoff, from the last event seen.
+            if failed.ready_state() == web_sys::EventSource::CLOSED {
+                let delay = std::time::Duration::from_millis((1000u64 << attempt.min(5)).min(30_000));
+                let this = this.clone();
+                set_timeout(move || this.connect(live, attempt + 1), delay);
+            }
+        });
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        if let Some(old) = self.current.borrow_mut().replace(source) {
+            old.close();
+        }
+    }
+}
+
+/// Text of the unread badge: the count, capped at "99+".
+pub fn badge_text(unread: i64) -> String {
+    if unread > 99 { "99+".to_string() } else { unread.to_string() }
+}
+
+/// The document title with the unread count in front, as mail clients do.
+pub fn title_with_count(text: &str, unread: Option<i64>) -> String {
+    let base = if text.is_empty() { "Herald".to_string() } else { format!("{text} · Herald") };
+    match unread {
+        Some(n) if n > 0 => format!("({}) {base}", badge_text(n)),
+        _ => base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badge_caps_at_99_and_the_title_shows_the_count() {
+        assert_eq!(badge_text(99), "99");
+        assert_eq!(badge_text(100), "99+");
+        assert_eq!(title_with_count("Inbox", Some(3)), "(3) Inbox · Herald");
+        assert_eq!(title_with_count("Inbox", Some(0)), "Inbox · Herald");
+        assert_eq!(title_with_count("", None), "Herald");
+    }
+
+    #[test]
+    fn stream_events_move_the_count_and_the_toasts() {
+        let owner = Owner::new();
+        owner.set();
+        let live = Live::new();
+        live.apply("status", r#"{"unread":2,"read":1}"#);
+        assert_eq!(live.unread.get_untracked(), Some(2));
+        let n = r#"{"id":"a","user":"user:default/x","created":"2024-01-01T00:00:00Z","read":null,"saved":null,"origin":"o","payload":{"title":"t","severity":"high"}}"#;
+        live.apply("notification", n);
+        live.apply("notification", n);
+        assert_eq!(live.unread.get_untracked(), Some(3), "a repeated event is counted once");
+        assert_eq!(live.toasts.get_untracked().len(), 1);
+        live.apply("update", r#"{"ids":["a"],"read":true}"#);
+        assert!(live.toasts.get_untracked().is_empty(), "reading elsewhere removes the toast");
+        live.apply("reset", "{}");
+        assert_eq!(live.resets.get_untracked(), 1);
+    }
+}

@@ -1,0 +1,84 @@
+//! The event log: every change a user's open tabs must learn, with strictly increasing ids.
+//! Live streams replay from it after a reconnect (`Last-Event-ID`) and the bus reads it to
+//! fan new events out.
+
+use herald_model::EntityRef;
+
+use crate::db::{Db, Tx, TxInner};
+use crate::{with_pool, with_tx, Result};
+
+/// The PostgreSQL `NOTIFY` channel that tells every instance new events were committed.
+pub const NOTIFY_CHANNEL: &str = "herald_events";
+
+/// Serialises event-log writers on PostgreSQL (an arbitrary, fixed advisory-lock key).
+const EVENT_LOCK: i64 = 0x4845_5241_4c44; // "HERALD"
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    /// The user it concerns; `None` for a broadcast, which concerns everyone.
+    pub user_ref: Option<String>,
+    /// `notification` or `update`.
+    pub kind: String,
+    /// JSON: the notification, or the ids and their new state.
+    pub payload: String,
+}
+
+impl Event {
+    /// Whether `user` should receive this event.
+    pub fn concerns(&self, user: &EntityRef) -> bool {
+        self.user_ref.as_deref().is_none_or(|u| u == user.as_str())
+    }
+}
+
+/// Appends an event inside `tx`.
+///
+/// Readers follow the log by id, so ids must become visible in order. SQLite has one writer,
+/// so they do. On PostgreSQL a sequence hands out ids at insert time, and a transaction that
+/// got a lower id could commit after one with a higher id — a reader would skip it. A
+/// transaction-scoped advisory lock taken before the insert makes id order commit order.
+pub(crate) async fn log_event(tx: &mut Tx, user: Option<&EntityRef>, kind: &str, payload: &str, now: i64) -> Result<()> {
+    if let TxInner::Postgres(t) = &mut tx.inner {
+        if !tx.logged_event {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;
+            // Delivered to every listening instance when (and only if) the transaction commits.
+            sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **t).await?;
+        }
+    }
+    with_tx!(tx, |c| sqlx::query("INSERT INTO events (user_ref, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(user.map(EntityRef::as_str))
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.logged_event = true;
+    Ok(())
+}
+
+/// Events after `after`, oldest first, at most `limit`; only those concerning `user` when
+/// given.
+pub async fn since(db: &Db, after: i64, user: Option<&EntityRef>, limit: i64) -> Result<Vec<Event>> {
+    Ok(with_pool!(db.reader(), |c| sqlx::query_as::<_, Event>(
+        "SELECT id, user_ref, kind, payload FROM events
+         WHERE id > $1 AND ($2 IS NULL OR user_ref = $2 OR user_ref IS NULL)
+         ORDER BY id LIMIT $3"
+    )
+    .bind(after)
+    .bind(user.map(EntityRef::as_str))
+    .bind(limit)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// The oldest and newest ids still in the log (`None` when it is empty).
+pub async fn bounds(db: &Db) -> Result<Option<(i64, i64)>> {
+    let (min, max) = with_pool!(db.reader(), |c| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+        "SELECT MIN(id), MAX(id) FROM events"
+    )
+    .fetch_one(c)
+    .await)?;
+    Ok(min.zip(max))
+}

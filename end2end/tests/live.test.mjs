@@ -1,0 +1,91 @@
+// Live fan-out in the browser: toasts, the unread badge and title, tabs in sync, and
+// catching up after the stream was cut.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hydrated, launchBrowser, publish, screenshot, signIn, startHerald, watchErrors } from './helpers.mjs';
+
+let herald;
+let browser;
+
+before(async () => {
+  herald = await startHerald();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await herald?.stop();
+});
+
+async function signedInTab(user) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${herald.base}/signin`);
+  await hydrated(page);
+  await signIn(page, herald.base, user);
+  await page.waitForSelector('[data-testid=live-indicator][data-state=live]', { timeout: 10_000 });
+  return { context, page, errors };
+}
+
+const badge = (page) => page.locator('[data-testid=unread-badge]').textContent();
+
+test('a published notification shows a toast, the badge and the title within 2 s', async () => {
+  const { context, page, errors } = await signedInTab('bob');
+  const before = Number(await badge(page));
+  await publish(herald, { type: 'entity', entityRef: 'user:default/bob' }, { title: 'Deploy of api finished', severity: 'high', link: '/' });
+  const toast = page.locator('[data-testid=toast]', { hasText: 'Deploy of api finished' });
+  await toast.waitFor({ timeout: 2_000 });
+  await page.waitForFunction((n) => document.querySelector('[data-testid=unread-badge]').textContent === String(n), before + 1, { timeout: 2_000 });
+  assert.match(await page.title(), new RegExp(`^\\(${before + 1}\\) `));
+  // The inbox list shows it too, without a reload.
+  await page.locator('[data-testid=notification-list] >> text=Deploy of api finished').waitFor({ timeout: 2_000 });
+  await screenshot(page, 'toast');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('two tabs of one user stay in sync', async () => {
+  const { context, page: first } = await signedInTab('carol');
+  const second = await context.newPage();
+  await second.goto(`${herald.base}/`);
+  await hydrated(second);
+  await second.waitForSelector('[data-testid=live-indicator][data-state=live]');
+  await publish(herald, { type: 'entity', entityRef: 'user:default/carol' }, { title: 'Review requested' });
+  for (const tab of [first, second]) {
+    await tab.locator('[data-testid=toast]', { hasText: 'Review requested' }).waitFor({ timeout: 2_000 });
+  }
+  const count = Number(await badge(second));
+  await first.locator('[data-testid=toast]', { hasText: 'Review requested' }).locator('text=Mark read').click();
+  await second.waitForFunction((n) => document.querySelector('[data-testid=unread-badge]').textContent === String(n), count - 1, { timeout: 2_000 });
+  await second.locator('[data-testid=toast]', { hasText: 'Review requested' }).waitFor({ state: 'detached', timeout: 2_000 });
+  await context.close();
+});
+
+test('critical toasts stay, at most three show, and the rest are counted', async () => {
+  const { context, page } = await signedInTab('dave');
+  for (let i = 1; i <= 5; i++) {
+    await publish(herald, { type: 'entity', entityRef: 'user:default/dave' }, { title: `Burst ${i}`, severity: i === 1 ? 'critical' : 'normal' });
+  }
+  await page.locator('[data-testid=toast-more]', { hasText: '2 more' }).waitFor({ timeout: 2_000 });
+  assert.equal(await page.locator('[data-testid=toast]').count(), 3);
+  assert.equal(await page.locator('[aria-live=polite][data-testid=toasts]').count(), 1);
+  await context.close();
+});
+
+test('after the stream is cut and restored, the missed notifications appear', async () => {
+  const { context, page } = await signedInTab('alice');
+  // The server restarts: the stream drops, and what is published before the tab reconnects
+  // reaches it through the replay (Last-Event-ID).
+  const restarted = herald.restart();
+  await page.waitForSelector('[data-testid=live-indicator][data-state=reconnecting]', { timeout: 10_000 });
+  await restarted;
+  await publish(herald, { type: 'entity', entityRef: 'user:default/alice' }, { title: 'Missed while offline 1' });
+  await publish(herald, { type: 'broadcast' }, { title: 'Missed while offline 2' });
+  for (const title of ['Missed while offline 1', 'Missed while offline 2']) {
+    await page.locator('[data-testid=toast]', { hasText: title }).waitFor({ timeout: 15_000 });
+  }
+  await page.waitForSelector('[data-testid=live-indicator][data-state=live]', { timeout: 10_000 });
+  await context.close();
+});

@@ -1,0 +1,220 @@
+//! `GET /api/notifications/stream`: Server-Sent Events that never lose an event.
+//!
+//! On connect the stream replays what the client missed (after `Last-Event-ID`, or `?since=`
+//! on a first connect) from the event log, then follows the bus. It subscribes to the bus
+//! *before* reading the log, so an event committed in between is in both, and the copy from
+//! the bus is skipped by id: no gap, no duplicate.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use herald_core::events::{self, Event};
+use herald_core::{notifications, Hub};
+use herald_model::EntityRef;
+use tokio::sync::{broadcast, mpsc};
+
+use super::error::ApiError;
+use super::extract::{QueryPairs, UserCaller};
+use crate::startup::AppState;
+
+/// How long a browser waits before reconnecting (the SSE `retry:` hint).
+const RETRY: Duration = Duration::from_secs(2);
+/// Events queued for one client; a client that does not read them falls behind the bus and
+/// gets a `reset`.
+const CLIENT_QUEUE: usize = 64;
+/// Events replayed per log query.
+const REPLAY_BATCH: i64 = 500;
+
+/// Counts open streams per user to enforce the configured cap.
+#[derive(Debug, Default)]
+pub struct StreamCounter {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream; dropping it frees the place.
+pub struct StreamPermit {
+    counter: Arc<StreamCounter>,
+    user: String,
+}
+
+impl StreamCounter {
+    fn acquire(self: &Arc<Self>, user: &EntityRef, max: usize) -> Option<StreamPermit> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user.to_string()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(StreamPermit { counter: self.clone(), user: user.to_string() })
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self.counter.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// The stream handler.
+pub async fn stream(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    headers: HeaderMap,
+    q: QueryPairs,
+) -> Result<Response, ApiError> {
+    let last = match headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+        Some(v) => Some(v.trim().parse::<i64>().map_err(|_| ApiError::bad_request("Last-Event-ID must be an event id"))?),
+        None => q.int("since")?,
+    };
+    let max = state.stream_limit;
+    let permit = state.streams.acquire(&user, max).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{user} already has {max} open streams; close a tab or retry later"),
+        )
+    })?;
+    // Subscribe before reading the log: see the module comment.
+    let bus = state.hub.bus.subscribe();
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    tokio::spawn(follow(state.hub.clone(), user, last, bus, tx, permit, state.shutting_down.clone()));
+    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
+    let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"));
+    // Proxies such as nginx must not buffer the stream.
+    Ok(([("x-accel-buffering", "no"), ("cache-control", "no-cache")], sse).into_response())
+}
+
+/// Why a stream ended early.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The client's position is no longer in the log.
+    Reset,
+}
+
+async fn follow(
+    hub: Hub,
+    user: EntityRef,
+    last: Option<i64>,
+    mut bus: broadcast::Receiver<Arc<Event>>,
+    tx: mpsc::Sender<SseEvent>,
+    _permit: StreamPermit,
+    mut shutting_down: tokio::sync::watch::Receiver<bool>,
+) {
+    let send = |e: SseEvent| {
+        let tx = tx.clone();
+        async move { tx.send(e).await.map_err(|_| Stop::Gone) }
+    };
+    let stopping = *shutting_down.borrow_and_update();
+    if stopping || send(SseEvent::default().retry(RETRY).comment("connected")).await.is_err() {
+        return;
+    }
+    let mut position = match last {
+        None => hub.bus.head(),
+        Some(after) => match replay(&hub, &user, after, &tx).await {
+            Ok(p) => p,
+            Err(Stop::Gone) => return,
+            Err(Stop::Reset) => {
+                let head = hub.bus.head();
+                if send(reset(head)).await.is_err() {
+                    return;
+                }
+                head
+            }
+        },
+    };
+    if send_status(&hub, &user, position, &tx).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = bus.recv() => match received {
+                Ok(e) => {
+                    if e.id <= position {
+                        continue;
+                    }
+                    position = e.id;
+                    if !e.concerns(&user) {
+                        continue;
+                    }
+                    if send(to_sse(&e)).await.is_err() {
+                        return;
+                    }
+                    if e.kind == "update" && send_status(&hub, &user, e.id, &tx).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // This client fell behind the bus: it must refetch.
+                    position = hub.bus.head();
+                    if send(reset(position)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tx.closed() => return,
+            // Ending the stream lets a graceful shutdown finish; clients reconnect elsewhere
+            // (or to the restarted server) with Last-Event-ID.
+            _ = shutting_down.changed() => return,
+        }
+    }
+}
+
+/// Sends the user's events after `after`; returns the new position.
+async fn replay(hub: &Hub, user: &EntityRef, after: i64, tx: &mpsc::Sender<SseEvent>) -> Result<i64, Stop> {
+    let head = hub.bus.head();
+    match events::bounds(&hub.db).await {
+        // Events after `after` were pruned: the client cannot catch up from the log.
+        Ok(Some((oldest, newest))) if after + 1 < oldest || after > newest.max(head) => return Err(Stop::Reset),
+        Ok(None) if after != head => return Err(Stop::Reset),
+        Err(e) => {
+            tracing::warn!(error = %e, "replay failed");
+            return Err(Stop::Reset);
+        }
+        _ => {}
+    }
+    let mut position = after;
+    loop {
+        let batch = events::since(&hub.db, position, Some(user), REPLAY_BATCH).await.map_err(|e| {
+            tracing::warn!(error = %e, "replay failed");
+            Stop::Reset
+        })?;
+        let done = (batch.len() as i64) < REPLAY_BATCH;
+        for e in &batch {
+            tx.send(to_sse(e)).await.map_err(|_| Stop::Gone)?;
+            position = e.id;
+        }
+        if done {
+            return Ok(position);
+        }
+    }
+}
+
+async fn send_status(hub: &Hub, user: &EntityRef, id: i64, tx: &mpsc::Sender<SseEvent>) -> Result<(), Stop> {
+    let status = notifications::status(&hub.db, user).await.map_err(|e| {
+        tracing::warn!(error = %e, "status for a stream failed");
+        Stop::Gone
+    })?;
+    let data = serde_json::to_string(&status).unwrap_or_default();
+    tx.send(SseEvent::default().id(id.to_string()).event("status").data(data)).await.map_err(|_| Stop::Gone)
+}
+
+fn to_sse(e: &Event) -> SseEvent {
+    SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(e.payload.as_str())
+}
+
+fn reset(id: i64) -> SseEvent {
+    SseEvent::default().id(id.to_string()).event("reset").data("{}")
+}
