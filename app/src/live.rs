@@ -81,6 +81,10 @@ impl Live {
                     a.retain(|x| x.id != n.id);
                     a.push(n.clone());
                 });
+                #[cfg(feature = "hydrate")]
+                if n.read.is_none() {
+                    system_notification::show(&n);
+                }
                 self.toasts.update(|t| {
                     t.retain(|x| x.notification.id != n.id);
                     t.push(Toast { notification: n });
@@ -193,6 +197,58 @@ impl Connection {
         if let Some(old) = self.current.borrow_mut().replace(source) {
             old.close();
         }
+    }
+}
+
+/// Browser (system) notifications through the Web Notification API: off until the user turns
+/// them on in Settings, which is also when the browser asks for permission.
+#[cfg(feature = "hydrate")]
+pub mod system_notification {
+    use herald_model::Notification;
+    use web_sys::{NotificationOptions, NotificationPermission};
+
+    const KEY: &str = "herald.browserNotifications";
+
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    /// Whether the user turned them on (and the browser still allows them).
+    pub fn enabled() -> bool {
+        let on = storage().and_then(|s| s.get_item(KEY).ok().flatten()).is_some_and(|v| v == "on");
+        on && web_sys::Notification::permission() == NotificationPermission::Granted
+    }
+
+    /// Turns them on (asking the browser for permission) or off; returns the new state.
+    pub async fn set_enabled(on: bool) -> bool {
+        let Some(storage) = storage() else { return false };
+        if !on {
+            let _ = storage.remove_item(KEY);
+            return false;
+        }
+        if let Ok(promise) = web_sys::Notification::request_permission() {
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        }
+        let granted = web_sys::Notification::permission() == NotificationPermission::Granted;
+        if granted {
+            let _ = storage.set_item(KEY, "on");
+        }
+        granted
+    }
+
+    /// Shows one while the tab is in the background. The notification id is the tag, so
+    /// several open tabs show a single system notification.
+    pub fn show(n: &Notification) {
+        let hidden = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.visibility_state() != web_sys::VisibilityState::Visible);
+        if !hidden || !enabled() {
+            return;
+        }
+        let options = NotificationOptions::new();
+        options.set_tag(&n.id);
+        options.set_body(n.payload.description.as_deref().unwrap_or(&n.origin));
+        let _ = web_sys::Notification::new_with_options(&n.payload.title, &options);
     }
 }
 

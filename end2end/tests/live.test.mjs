@@ -89,3 +89,40 @@ test('after the stream is cut and restored, the missed notifications appear', as
   await page.waitForSelector('[data-testid=live-indicator][data-state=live]', { timeout: 10_000 });
   await context.close();
 });
+
+test('browser notifications are off by default, turned on in Settings, and tagged by id', async () => {
+  const context = await browser.newContext();
+  await context.grantPermissions(['notifications']);
+  // Record system notifications, and pretend the tab is in the background.
+  await context.addInitScript(() => {
+    window.__systemNotifications = [];
+    const Native = window.Notification;
+    window.Notification = class extends Native {
+      constructor(title, options) {
+        super(title, options);
+        window.__systemNotifications.push({ title, tag: options?.tag });
+      }
+    };
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+  });
+  const page = await context.newPage();
+  await page.goto(`${herald.base}/signin`);
+  await hydrated(page);
+  await signIn(page, herald.base, 'bob');
+  await page.waitForSelector('[data-testid=live-indicator][data-state=live]');
+  await publish(herald, { type: 'entity', entityRef: 'user:default/bob' }, { title: 'Before opting in' });
+  await page.locator('[data-testid=toast]', { hasText: 'Before opting in' }).waitFor();
+  assert.deepEqual(await page.evaluate(() => window.__systemNotifications), []);
+
+  await page.click('nav >> text=Settings');
+  const toggle = page.locator('[data-testid=browser-notifications]');
+  await toggle.waitFor();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=browser-notifications]').disabled);
+  assert.equal(await toggle.isChecked(), false);
+  await toggle.check();
+  await page.waitForFunction(() => localStorage.getItem('herald.browserNotifications') === 'on');
+  const [sent] = await publish(herald, { type: 'entity', entityRef: 'user:default/bob' }, { title: 'After opting in' });
+  await page.waitForFunction(() => window.__systemNotifications.length === 1);
+  assert.deepEqual(await page.evaluate(() => window.__systemNotifications), [{ title: 'After opting in', tag: sent.id }]);
+  await context.close();
+});

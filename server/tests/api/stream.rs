@@ -129,3 +129,26 @@ async fn two_instances_on_one_postgres_deliver_each_others_events() {
     assert_eq!(e.json()["payload"]["title"], "published on the first");
     app.cleanup().await;
 }
+
+both!(a_stuck_client_slows_neither_publishers_nor_other_clients, |app| async {
+    use tokio::io::AsyncWriteExt;
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    // Connects and never reads a byte.
+    let mut stuck = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    stuck
+        .write_all(format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reader = SseClient::connect(&app.base, &alice, None, "").await.unwrap();
+    reader.next_of("status", WAIT).await.unwrap();
+    let big = "x".repeat(8 * 1024);
+    for i in 0..150 {
+        app.publish(&t, to(&["user:default/alice"]), json!({"title": format!("n{i}"), "description": big})).await;
+    }
+    for i in 0..150 {
+        let e = reader.next_of("notification", WAIT).await.unwrap_or_else(|| panic!("event {i} never arrived"));
+        assert_eq!(e.json()["payload"]["title"], format!("n{i}"));
+    }
+    drop(stuck);
+});

@@ -1,0 +1,96 @@
+//! Starting a Herald to measure: the release binary on a fresh SQLite file, with the
+//! open-file limit raised so it can hold many streams.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A Herald process under measurement.
+pub struct Herald {
+    pub base: String,
+    pub pid: u32,
+    dir: PathBuf,
+    bin: PathBuf,
+    child: Child,
+}
+
+/// Raises this process's open-file limit to its hard limit; returns the new limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        lim.rlim_cur
+    }
+}
+
+impl Herald {
+    /// Starts `bin serve` in a temporary directory with `env` added.
+    pub async fn start(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<Herald> {
+        let bin = std::fs::canonicalize(bin).with_context(|| format!("no herald binary at {}; build it with ./x build", bin.display()))?;
+        let bin = bin.as_path();
+        let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .current_dir(&dir)
+            .env("HERALD_LISTEN", "127.0.0.1:0")
+            .env("HERALD_DATABASE_URL", format!("sqlite:{}", dir.join("herald.db").display()))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        // The child inherits the raised limit.
+        raise_fd_limit();
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let base = loop {
+            let line = lines.next_line().await?.context("herald exited before listening")?;
+            if let Some(rest) = line.strip_prefix("Herald is running at ") {
+                break rest.trim_end_matches('/').to_string();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let pid = child.id().context("pid")?;
+        Ok(Herald { base, pid, dir, bin: bin.to_path_buf(), child })
+    }
+
+    /// Runs a CLI command against the same database and returns its standard output.
+    pub async fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("HERALD_DATABASE_URL", format!("sqlite:{}", self.dir.join("herald.db").display()))
+            .env("RUST_LOG", "warn")
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "herald {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Stops the server and removes its files.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
