@@ -380,44 +380,49 @@ pub async fn import_catalog(db: &Db, yaml: &str) -> Result<ImportSummary> {
     Ok(summary)
 }
 
-async fn import_user(
-    tx: &mut Tx,
-    user: &EntityRef,
-    e: &Entity,
-    annotations: &str,
-    groups: &[EntityRef],
-) -> Result<()> {
-    with_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO users (ref, display_name, email, annotations, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (ref) DO UPDATE SET display_name = excluded.display_name,
-                 email = excluded.email, annotations = excluded.annotations",
-        )
-        .bind(user.as_str())
+/// Creates or updates a user or group row from its catalog entry.
+async fn upsert_entity(tx: &mut Tx, table: &str, r: &EntityRef, e: &Entity, annotations: &str) -> Result<()> {
+    // `table` is "users" or "groups", fixed by the callers.
+    let sql = format!(
+        "INSERT INTO {table} (ref, display_name, email, annotations, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (ref) DO UPDATE SET display_name = excluded.display_name,
+             email = excluded.email, annotations = excluded.annotations"
+    );
+    with_tx!(tx, |c| sqlx::query(&sql)
+        .bind(r.as_str())
         .bind(&e.display_name)
         .bind(&e.email)
         .bind(annotations)
         .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        sqlx::query("DELETE FROM group_members WHERE user_ref = $1 AND source = 'user'")
-            .bind(user.as_str())
-            .execute(&mut *c)
-            .await?;
-        for g in groups {
-            sqlx::query(
-                "INSERT INTO group_members (group_ref, user_ref, source) VALUES ($1, $2, 'user')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(g.as_str())
-            .bind(user.as_str())
-            .execute(&mut *c)
-            .await?;
-        }
-        Ok::<_, sqlx::Error>(())
-    })?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Runs one statement with two text parameters (deleting or adding a relation).
+async fn relation(tx: &mut Tx, sql: &str, a: &str, b: &str) -> Result<()> {
+    with_tx!(tx, |c| sqlx::query(sql).bind(a).bind(b).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+async fn import_user(tx: &mut Tx, user: &EntityRef, e: &Entity, annotations: &str, groups: &[EntityRef]) -> Result<()> {
+    upsert_entity(tx, "users", user, e, annotations).await?;
+    relation(tx, "DELETE FROM group_members WHERE user_ref = $1 AND source = $2", user.as_str(), "user").await?;
+    for g in groups {
+        relation(tx, ADD_MEMBER_BY_USER, g.as_str(), user.as_str()).await?;
+    }
+    Ok(())
+}
+
+const ADD_MEMBER_BY_USER: &str =
+    "INSERT INTO group_members (group_ref, user_ref, source) VALUES ($1, $2, 'user') ON CONFLICT DO NOTHING";
+const ADD_MEMBER_BY_GROUP: &str =
+    "INSERT INTO group_members (group_ref, user_ref, source) VALUES ($1, $2, 'group') ON CONFLICT DO NOTHING";
+const ADD_EDGE_BY_CHILD: &str =
+    "INSERT INTO group_edges (parent_ref, child_ref, source) VALUES ($1, $2, 'child') ON CONFLICT DO NOTHING";
+const ADD_EDGE_BY_PARENT: &str =
+    "INSERT INTO group_edges (parent_ref, child_ref, source) VALUES ($1, $2, 'parent') ON CONFLICT DO NOTHING";
 
 async fn import_group(
     tx: &mut Tx,
@@ -428,62 +433,25 @@ async fn import_group(
     children: &[EntityRef],
     members: &[EntityRef],
 ) -> Result<()> {
-    with_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO groups (ref, display_name, email, annotations, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (ref) DO UPDATE SET display_name = excluded.display_name,
-                 email = excluded.email, annotations = excluded.annotations",
-        )
-        .bind(group.as_str())
-        .bind(&e.display_name)
-        .bind(&e.email)
-        .bind(annotations)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        sqlx::query("DELETE FROM group_members WHERE group_ref = $1 AND source = 'group'")
-            .bind(group.as_str())
-            .execute(&mut *c)
-            .await?;
-        sqlx::query(
-            "DELETE FROM group_edges WHERE (child_ref = $1 AND source = 'child')
-                 OR (parent_ref = $1 AND source = 'parent')",
-        )
-        .bind(group.as_str())
-        .execute(&mut *c)
-        .await?;
-        for m in members {
-            sqlx::query(
-                "INSERT INTO group_members (group_ref, user_ref, source) VALUES ($1, $2, 'group')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(group.as_str())
-            .bind(m.as_str())
-            .execute(&mut *c)
-            .await?;
-        }
-        if let Some(p) = parent {
-            sqlx::query(
-                "INSERT INTO group_edges (parent_ref, child_ref, source) VALUES ($1, $2, 'child')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(p.as_str())
-            .bind(group.as_str())
-            .execute(&mut *c)
-            .await?;
-        }
-        for ch in children {
-            sqlx::query(
-                "INSERT INTO group_edges (parent_ref, child_ref, source) VALUES ($1, $2, 'parent')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(group.as_str())
-            .bind(ch.as_str())
-            .execute(&mut *c)
-            .await?;
-        }
-        Ok::<_, sqlx::Error>(())
-    })?;
+    upsert_entity(tx, "groups", group, e, annotations).await?;
+    // Replace exactly what this group's entry declares; what other entries declare stays.
+    relation(tx, "DELETE FROM group_members WHERE group_ref = $1 AND source = $2", group.as_str(), "group").await?;
+    relation(
+        tx,
+        "DELETE FROM group_edges WHERE (child_ref = $1 AND source = 'child') OR (parent_ref = $1 AND source = $2)",
+        group.as_str(),
+        "parent",
+    )
+    .await?;
+    for m in members {
+        relation(tx, ADD_MEMBER_BY_GROUP, group.as_str(), m.as_str()).await?;
+    }
+    if let Some(p) = parent {
+        relation(tx, ADD_EDGE_BY_CHILD, p.as_str(), group.as_str()).await?;
+    }
+    for ch in children {
+        relation(tx, ADD_EDGE_BY_PARENT, group.as_str(), ch.as_str()).await?;
+    }
     Ok(())
 }
 
