@@ -20,6 +20,7 @@ Examples:
   herald serve --demo                    serve, seeding demo users into an empty database
   herald token create --service external:ci
   HERALD_DATABASE_URL=postgres://localhost/herald herald migrate
+  HERALD_TOKEN=hrld_s_… herald send --to group:default/platform --title 'Deploy finished'
 
 Configuration comes from ./herald.toml (or --config) and HERALD_* variables.")]
 pub struct Cli {
@@ -52,6 +53,8 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Publish a notification to a running Herald (for CI jobs and scripts).
+    Send(crate::send::SendArgs),
 }
 
 /// Options of `herald serve`.
@@ -149,6 +152,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(settings, args).await,
+        // `main` runs `send` itself, before any configuration is read.
+        Command::Send(_) => anyhow::bail!("`herald send` is handled by the binary's entry point"),
         Command::Migrate => {
             startup::open_database(&settings).await?;
             println!("migrations applied to {}", herald_core::db::redact_url(settings.database_url.expose()));
