@@ -103,6 +103,8 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        // Install the metrics recorder before anything records.
+        crate::http::metrics::handle();
         let (shutdown, shutting_down) = tokio::sync::watch::channel(false);
         let state = AppState {
             hub: hub(&settings, db, base_url).await?,

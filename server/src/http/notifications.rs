@@ -46,7 +46,7 @@ async fn publish(
         .map(|v| v.to_str().map(str::to_string).map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII")))
         .transpose()?;
     let Some(key) = key else {
-        let stored = notifications::publish(&state.hub.db, &state.hub.publish, &caller.origin, &body.value).await?;
+        let stored = publish_and_count(&state, &caller.origin, &body.value).await?;
         return Ok(Json(stored).into_response());
     };
     let hash = hex::encode(Sha256::digest(&body.raw));
@@ -56,7 +56,7 @@ async fn publish(
             Ok((status, [("content-type", "application/json"), ("idempotent-replayed", "true")], body).into_response())
         }
         Claim::Proceed => {
-            match notifications::publish(&state.hub.db, &state.hub.publish, &caller.origin, &body.value).await {
+            match publish_and_count(&state, &caller.origin, &body.value).await {
                 Ok(stored) => {
                     let json = serde_json::to_string(&stored).map_err(herald_core::Error::from)?;
                     idempotency::finish(&state.hub.db, &caller.token_id, &key, 200, &json).await?;
@@ -71,6 +71,13 @@ async fn publish(
             }
         }
     }
+}
+
+async fn publish_and_count(state: &AppState, origin: &str, req: &PublishRequest) -> herald_core::Result<Vec<herald_model::Notification>> {
+    let stored = notifications::publish(&state.hub.db, &state.hub.publish, origin, req).await?;
+    let broadcast = matches!(req.recipients, herald_model::Recipients::Broadcast);
+    super::metrics::published(origin, req.payload.severity.as_str(), broadcast, &stored);
+    Ok(stored)
 }
 
 /// The filters shared by the list and topics routes.

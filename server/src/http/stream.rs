@@ -51,12 +51,14 @@ impl StreamCounter {
             return None;
         }
         *n += 1;
+        metrics::gauge!("herald_sse_streams_open").increment(1.0);
         Some(StreamPermit { counter: self.clone(), user: user.to_string() })
     }
 }
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
+        metrics::gauge!("herald_sse_streams_open").decrement(1.0);
         let mut open = self.counter.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = open.get_mut(&self.user) {
             *n -= 1;
@@ -212,6 +214,7 @@ async fn send_status(hub: &Hub, user: &EntityRef, id: i64, tx: &mpsc::Sender<Sse
 }
 
 fn to_sse(e: &Event) -> SseEvent {
+    metrics::counter!("herald_sse_events_sent_total", "kind" => e.kind.clone()).increment(1);
     SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(e.payload.as_str())
 }
 

@@ -1,0 +1,67 @@
+//! Prometheus metrics at `/metrics`, and the middleware that measures every request.
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `herald_http_requests_total` | method, route, status |
+//! | `herald_http_request_duration_seconds` (histogram) | method, route |
+//! | `herald_notifications_published_total` (publish requests) | origin, severity, recipients |
+//! | `herald_notifications_stored_total` (new rows) | origin, severity |
+//! | `herald_notifications_upserted_total` (scope updates) | origin, severity |
+//! | `herald_sse_streams_open` (gauge) | |
+//! | `herald_sse_events_sent_total` | kind |
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The process's recorder (installed once; several instances in one test process share it).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .expect("valid buckets");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (never in Herald itself): keep a detached one
+                // so that /metrics still answers.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// `GET /metrics`, in Prometheus' text format.
+pub async fn render() -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], handle().render())
+}
+
+/// Counts every request by route template (never the raw path: ids would explode the label
+/// set) and records its latency.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("herald_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("herald_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Records what one publish request stored.
+pub fn published(origin: &str, severity: &str, broadcast: bool, notifications: &[herald_model::Notification]) {
+    let recipients = if broadcast { "broadcast" } else { "entity" };
+    metrics::counter!("herald_notifications_published_total", "origin" => origin.to_string(), "severity" => severity.to_string(), "recipients" => recipients).increment(1);
+    let upserted = notifications.iter().filter(|n| n.updated.is_some()).count() as u64;
+    let stored = notifications.len() as u64 - upserted;
+    metrics::counter!("herald_notifications_stored_total", "origin" => origin.to_string(), "severity" => severity.to_string()).increment(stored);
+    metrics::counter!("herald_notifications_upserted_total", "origin" => origin.to_string(), "severity" => severity.to_string()).increment(upserted);
+}
