@@ -7,7 +7,7 @@
 use herald_model::{
     EntityRef, Notification, NotificationPayload, NotificationStatus, Recipients, Severity, WEB_CHANNEL,
 };
-use serde::{Deserialize, Serialize};
+
 
 use crate::db::{Db, Tx};
 use crate::settings::{users_enabled, SettingsPolicy};
@@ -33,12 +33,7 @@ pub mod limits {
     pub const PAGE: i64 = 1000;
 }
 
-/// A publish request as the API receives it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PublishRequest {
-    pub recipients: Recipients,
-    pub payload: NotificationPayload,
-}
+pub use herald_model::PublishRequest;
 
 /// What publishing needs to know about the instance.
 #[derive(Clone, Debug)]

@@ -1,10 +1,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Severity;
+use crate::{Recipients, Severity};
 
 /// What a publisher says: the content of a notification.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPayload {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -20,12 +21,14 @@ pub struct NotificationPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A stored notification as one user sees it. `user` is `None` for a broadcast; `read`,
 /// `saved` and `archived` are that user's own state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: String,
     pub user: Option<String>,
@@ -45,6 +48,7 @@ pub struct Notification {
 
 /// One page of a user's notifications and how many match in all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ListResponse {
     pub total_count: i64,
@@ -53,6 +57,7 @@ pub struct ListResponse {
 
 /// How many of a user's notifications are unread and read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationStatus {
     pub unread: i64,
     pub read: i64,
@@ -60,12 +65,14 @@ pub struct NotificationStatus {
 
 /// The topics of a user's notifications.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopicsResponse {
     pub topics: Vec<String>,
 }
 
 /// A change a user makes to some of their notifications. Fields left out stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateRequest {
     pub ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,4 +82,12 @@ pub struct UpdateRequest {
     /// Herald addition: mark done (archive) or bring back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
+}
+
+/// A publish request: who the notification is for and what it says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublishRequest {
+    pub recipients: Recipients,
+    pub payload: NotificationPayload,
 }

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 /// A JSON value that may be one string or an array of strings, as Backstage accepts for
 /// `entityRef` and `excludeEntityRef`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -21,6 +22,7 @@ impl OneOrMany {
 
 /// Who a notification is for: entities (users and groups, with exclusions) or everyone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Recipients {
     Entity {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// How urgent a notification is. Ordered from least to most severe, so `a < b` means `b` is
 /// more urgent and `minimumSeverity=high` keeps `high` and `critical`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,

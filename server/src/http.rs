@@ -5,10 +5,12 @@ mod extract;
 mod health;
 pub mod metrics;
 mod notifications;
+mod openapi;
 mod stream;
 
 pub use stream::StreamCounter;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -21,6 +23,8 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -32,10 +36,18 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// Builds the whole router: probes, the REST API, then the Leptos pages and server functions.
 pub fn router(state: AppState) -> Router {
-    let api = notifications::router()
+    let (api, api_doc) = notifications::router().split_for_parts();
+    let api = api
+        .merge(notifications::legacy_router())
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(error::error_shape));
+    let (operations, operations_doc) = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+        .split_for_parts();
+    let document = Arc::new(openapi::document(api_doc, operations_doc));
 
     let hub = state.hub.clone();
     let context = move || provide_context(hub.clone());
@@ -43,9 +55,8 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
 
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+        .merge(operations)
+        .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .nest("/api/notifications", api)
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();

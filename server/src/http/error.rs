@@ -8,6 +8,38 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// The JSON body of every API error (Backstage's shape), for the API description.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"name": "InputError", "message": "payload.title is required and must not be empty"},
+    "request": {"method": "POST", "url": "/api/notifications/notifications"}, "response": {"statusCode": 400}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    pub request: RequestDetail,
+    pub response: ResponseDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Backstage's error class, e.g. `InputError`, `NotFoundError`.
+    pub name: String,
+    pub message: String,
+}
+
+/// The request that failed.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RequestDetail {
+    pub method: String,
+    pub url: String,
+}
+
+/// The status answered.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ResponseDetail {
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+}
+
 /// An error answered to an API client.
 #[derive(Debug, Clone)]
 pub struct ApiError {

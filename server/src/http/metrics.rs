@@ -37,7 +37,8 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`, in Prometheus' text format.
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub async fn render() -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], handle().render())
 }

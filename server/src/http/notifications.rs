@@ -6,35 +6,67 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use herald_core::idempotency::{self, Claim};
 use herald_core::notifications::{self, Archived, Filter, ListQuery, OrderField, PublishRequest, StateChange};
 use herald_core::{settings, time};
-use herald_model::{ListResponse, NotificationSettings, TopicsResponse, UpdateRequest};
+use herald_model::{ListResponse, Notification, NotificationSettings, NotificationStatus, TopicsResponse, UpdateRequest};
+use herald_model::Severity;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, QueryPairs, ServiceCaller, UserCaller};
 use crate::startup::AppState;
 
 /// Default page size when a client sends no `limit`.
 const DEFAULT_LIMIT: i64 = 100;
 
-/// The routes, including the legacy aliases Backstage still serves at the mount root.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/notifications", get(list).post(publish))
-        .route("/", get(list).post(publish))
-        .route("/notifications/update", post(update))
-        .route("/update", post(update))
-        .route("/notifications/{id}", get(get_one))
-        .route("/{id}", get(get_one))
-        .route("/status", get(status))
-        .route("/topics", get(topics))
-        .route("/settings", get(get_settings).post(save_settings))
-        .route("/stream", get(super::stream::stream))
+/// The documented routes; the OpenAPI description is generated from these registrations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, publish))
+        .routes(routes!(update))
+        .routes(routes!(get_one))
+        .routes(routes!(status))
+        .routes(routes!(topics))
+        .routes(routes!(get_settings, save_settings))
+        .routes(routes!(super::stream::stream))
 }
 
-/// `POST /notifications`: publish (service tokens only), optionally idempotent.
+/// The legacy aliases Backstage still serves at the mount root, as `(alias, documented route)`;
+/// the OpenAPI description lists them as deprecated copies.
+pub const LEGACY_ALIASES: &[(&str, &str)] =
+    &[("/", "/notifications"), ("/update", "/notifications/update"), ("/{id}", "/notifications/{id}")];
+
+/// The legacy alias routes.
+pub fn legacy_router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list).post(publish))
+        .route("/update", post(update))
+        .route("/{id}", get(get_one))
+}
+
+/// Publish a notification (service tokens only).
+///
+/// Returns what was stored: one notification per recipient whose Web channel allows it, or the
+/// one broadcast. With an `Idempotency-Key`, a repeat within 24 hours replays the first response.
+#[utoipa::path(post, path = "/notifications", tag = "publish",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body within 24 h; another body with the key gets 422")),
+    request_body(content = PublishRequest, example = json!({
+        "recipients": {"type": "entity", "entityRef": ["group:default/platform"], "excludeEntityRef": "user:default/bob"},
+        "payload": {"title": "Deploy of api v1.4 finished", "description": "Rolled out in **4 min**.", "link": "https://ci.example.com/runs/42",
+                    "severity": "normal", "topic": "deploys", "scope": "deploy-api", "metadata": {"run": 42}}
+    })),
+    responses(
+        (status = 200, description = "The stored notifications", body = Vec<Notification>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 403, description = "Not a service token", body = ErrorBody),
+        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
+        (status = 422, description = "Idempotency key reused with another body", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn publish(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -110,7 +142,22 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
     })
 }
 
-/// `GET /notifications`: a page of the caller's notifications.
+/// A page of the caller's notifications and how many match.
+#[utoipa::path(get, path = "/notifications", tag = "inbox",
+    params(
+        ("offset" = Option<i64>, Query, description = "Rows to skip"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most 1000)"),
+        ("orderField" = Option<Vec<String>>, Query, description = "Repeatable `field,asc|desc`; fields: created, updated, title, severity, topic, origin", example = "created,desc"),
+        ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
+        ("read" = Option<bool>, Query, description = "Only read (true) or unread (false)"),
+        ("saved" = Option<bool>, Query, description = "Only saved (true) or not saved (false)"),
+        ("archived" = Option<bool>, Query, description = "Herald: only done (true); done ones are hidden otherwise"),
+        ("createdAfter" = Option<String>, Query, description = "ISO 8601 date or date-time", example = "2024-05-01T00:00:00Z"),
+        ("minimumSeverity" = Option<Severity>, Query, description = "This severity or a more urgent one"),
+        ("topic" = Option<String>, Query, description = "Only this topic"),
+    ),
+    responses((status = 200, body = ListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn list(State(state): State<AppState>, UserCaller(user): UserCaller, q: QueryPairs) -> Result<Json<ListResponse>, ApiError> {
     let mut order = Vec::new();
     for field in q.all("orderField") {
@@ -126,35 +173,63 @@ async fn list(State(state): State<AppState>, UserCaller(user): UserCaller, q: Qu
     Ok(Json(ListResponse { total_count, notifications }))
 }
 
-/// `GET /notifications/{id}`: one notification, 404 unless the caller may see it.
+/// One notification; 404 unless it is the caller's or a broadcast.
+#[utoipa::path(get, path = "/notifications/{id}", tag = "inbox",
+    params(("id" = String, Path, description = "Notification id")),
+    responses((status = 200, body = Notification), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn get_one(State(state): State<AppState>, UserCaller(user): UserCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(notifications::get(&state.hub.db, &user, &id).await?).into_response())
 }
 
-/// `POST /notifications/update`: mark read/unread, saved/unsaved, done/undone.
+/// Mark notifications read or unread, saved or not, done (archived) or not.
+///
+/// Ids the caller cannot see are ignored. Returns the notifications as they are now.
+#[utoipa::path(post, path = "/notifications/update", tag = "inbox",
+    request_body(content = UpdateRequest, example = json!({"ids": ["0190f0c2-7c1e-7f3a-9a51-3f0b8c2d1e4f"], "read": true})),
+    responses((status = 200, body = Vec<Notification>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn update(State(state): State<AppState>, UserCaller(user): UserCaller, body: ApiJson<UpdateRequest>) -> Result<Response, ApiError> {
     let req = body.value;
     let change = StateChange { read: req.read, saved: req.saved, archived: req.archived };
     Ok(Json(notifications::update(&state.hub.db, &user, &req.ids, change).await?).into_response())
 }
 
-/// `GET /status`: unread and read counts.
+/// How many of the caller's notifications are unread and read (done ones not counted).
+#[utoipa::path(get, path = "/status", tag = "inbox",
+    responses((status = 200, body = NotificationStatus, example = json!({"unread": 3, "read": 12})), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn status(State(state): State<AppState>, UserCaller(user): UserCaller) -> Result<Response, ApiError> {
     Ok(Json(notifications::status(&state.hub.db, &user).await?).into_response())
 }
 
-/// `GET /topics`: the topics of the caller's notifications matching the filters.
+/// The topics of the caller's notifications that match the filters (same as the list's).
+#[utoipa::path(get, path = "/topics", tag = "inbox",
+    params(
+        ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
+        ("read" = Option<bool>, Query), ("saved" = Option<bool>, Query), ("archived" = Option<bool>, Query),
+        ("createdAfter" = Option<String>, Query), ("minimumSeverity" = Option<Severity>, Query),
+    ),
+    responses((status = 200, body = TopicsResponse, example = json!({"topics": ["builds", "deploys"]})), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn topics(State(state): State<AppState>, UserCaller(user): UserCaller, q: QueryPairs) -> Result<Json<TopicsResponse>, ApiError> {
     let topics = notifications::topics(&state.hub.db, &user, &filter(&q)?).await?;
     Ok(Json(TopicsResponse { topics }))
 }
 
-/// `GET /settings`.
+/// The caller's settings: every channel, with every origin and topic they have received.
+#[utoipa::path(get, path = "/settings", tag = "settings",
+    responses((status = 200, body = NotificationSettings), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn get_settings(State(state): State<AppState>, UserCaller(user): UserCaller) -> Result<Json<NotificationSettings>, ApiError> {
     Ok(Json(settings::get_settings(&state.hub.db, state.hub.policy(), &user).await?))
 }
 
-/// `POST /settings`: stores what is sent, never wipes what is not, answers the result.
+/// Store settings. Entries left out stay as they are; the answer is the whole result.
+#[utoipa::path(post, path = "/settings", tag = "settings",
+    request_body(content = NotificationSettings, example = json!({"channels": [{"id": "Web", "origins": [{"id": "external:ci", "enabled": true, "topics": [{"id": "builds", "enabled": false}]}]}]})),
+    responses((status = 200, body = NotificationSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn save_settings(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,

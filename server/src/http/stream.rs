@@ -69,7 +69,23 @@ impl Drop for StreamPermit {
     }
 }
 
-/// The stream handler.
+/// The live stream of the caller's events (Server-Sent Events).
+///
+/// Events: `notification` (the notification JSON), `update` (`{ids, read, saved, archived}`),
+/// `status` (`{unread, read}`, on connect and after the caller's own changes) and `reset`
+/// (refetch: the position is no longer in the log). Each carries its `id:`; reconnect with
+/// `Last-Event-ID` (or `?since=` on a first connect) to replay what was missed.
+#[utoipa::path(get, path = "/stream", tag = "live",
+    params(
+        ("Last-Event-ID" = Option<i64>, Header, description = "Replay the events after this one"),
+        ("since" = Option<i64>, Query, description = "Like Last-Event-ID, for a first connect"),
+    ),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 429, description = "Too many open streams for this user", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     UserCaller(user): UserCaller,

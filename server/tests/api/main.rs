@@ -9,6 +9,7 @@ mod compat;
 mod directory;
 mod health;
 mod inbox;
+mod openapi;
 mod publish;
 mod settings;
 mod stream;
