@@ -12,6 +12,7 @@ mod hub;
 mod error;
 pub mod idempotency;
 pub mod maintenance;
+pub mod markdown;
 pub mod notifications;
 pub mod settings;
 pub mod time;
