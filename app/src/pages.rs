@@ -1,13 +1,15 @@
 //! One module per page.
 
 mod admin;
-mod inbox;
+mod detail;
+pub mod inbox;
 mod not_found;
 mod settings;
 mod sign_in;
 
 pub use admin::AdminPage;
-pub use inbox::InboxPage;
+pub use detail::DetailPage;
+pub use inbox::{InboxPage, InboxQuery};
 pub use not_found::NotFound;
 pub use settings::SettingsPage;
 pub use sign_in::SignInPage;

@@ -5,7 +5,7 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::{SideNav, Toasts, TopBar};
 use crate::live::{title_with_count, Live};
-use crate::pages::{AdminPage, InboxPage, NotFound, SettingsPage, SignInPage};
+use crate::pages::{AdminPage, DetailPage, InboxPage, NotFound, SettingsPage, SignInPage};
 use crate::session::{whoami, Me, SignIn, SignOut};
 
 /// The HTML document the server renders around the application.
@@ -107,8 +107,9 @@ pub fn App() -> impl IntoView {
                 // HTML is complete without JavaScript.
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
-                        <Route path=path!("/") view=InboxPage ssr=SsrMode::Async />
-                        <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async />
+                        <Route path=path!("/") view=|| view! { <SignedIn><InboxPage /></SignedIn> } ssr=SsrMode::Async />
+                        <Route path=path!("/notifications/:id") view=|| view! { <SignedIn><DetailPage /></SignedIn> } ssr=SsrMode::Async />
+                        <Route path=path!("/settings") view=|| view! { <SignedIn><SettingsPage /></SignedIn> } ssr=SsrMode::Async />
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                         <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
                     </Routes>
@@ -116,5 +117,31 @@ pub fn App() -> impl IntoView {
             </div>
             <Toasts />
         </Router>
+    }
+}
+
+/// Shows its children to a signed-in user; sends a visitor to sign in and back afterwards.
+#[component]
+fn SignedIn(children: ChildrenFn) -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    let location = leptos_router::hooks::use_location();
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(_)) => children.with_value(|c| c()).into_any(),
+                    _ => {
+                        let search = location.search.get_untracked();
+                        let search = search.trim_start_matches('?');
+                        let path = location.pathname.get_untracked();
+                        let here = if search.is_empty() { path } else { format!("{path}?{search}") };
+                        let next = if here.is_empty() { "/".to_string() } else { here };
+                        let target = format!("/signin?next={}", next.replace('%', "%25").replace('&', "%26").replace('#', "%23").replace('?', "%3F"));
+                        view! { <leptos_router::components::Redirect path=target /> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }

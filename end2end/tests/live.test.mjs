@@ -49,17 +49,25 @@ test('a published notification shows a toast, the badge and the title within 2 s
 test('two tabs of one user stay in sync', async () => {
   const { context, page: first } = await signedInTab('carol');
   const second = await context.newPage();
+  const secondErrors = watchErrors(second);
   await second.goto(`${herald.base}/`);
   await hydrated(second);
   await second.waitForSelector('[data-testid=live-indicator][data-state=live]');
   await publish(herald, { type: 'entity', entityRef: 'user:default/carol' }, { title: 'Review requested' });
-  for (const tab of [first, second]) {
-    await tab.locator('[data-testid=toast]', { hasText: 'Review requested' }).waitFor({ timeout: 2_000 });
+  for (const [name, tab] of [['first', first], ['second', second]]) {
+    try {
+      await tab.locator('[data-testid=toast]', { hasText: 'Review requested' }).waitFor({ timeout: 2_000 });
+    } catch (e) {
+      const state = await tab.locator('[data-testid=live-indicator]').getAttribute('data-state');
+      const toasts = await tab.locator('[data-testid=toast]').allTextContents();
+      throw new Error(`${name} tab: no toast (stream ${state}; toasts: ${JSON.stringify(toasts)})`);
+    }
   }
   const count = Number(await badge(second));
   await first.locator('[data-testid=toast]', { hasText: 'Review requested' }).locator('text=Mark read').click();
   await second.waitForFunction((n) => document.querySelector('[data-testid=unread-badge]').textContent === String(n), count - 1, { timeout: 2_000 });
   await second.locator('[data-testid=toast]', { hasText: 'Review requested' }).waitFor({ state: 'detached', timeout: 2_000 });
+  assert.deepEqual(secondErrors, [], 'a signed-in page load hydrates cleanly');
   await context.close();
 });
 

@@ -19,17 +19,19 @@ after(async () => {
 });
 
 describe('without JavaScript', () => {
-  test('the shell renders with header, navigation and a sign-in prompt', async () => {
+  test('the shell renders with header and navigation, and visitors are sent to sign in', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
-    const res = await page.goto(`${herald.base}/`);
+    const res = await page.goto(`${herald.base}/?view=unread`);
     assert.equal(res.status(), 200);
-    assert.equal(await page.title(), 'Inbox · Herald');
+    assert.equal(new URL(page.url()).pathname, '/signin');
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/?view=unread');
+    assert.equal(await page.title(), 'Sign in · Herald');
     assert.equal(await page.locator('.brand-name').textContent(), 'Herald');
     for (const label of ['Inbox', 'Settings']) {
       assert.equal(await page.locator(`nav >> text=${label}`).count(), 1, label);
     }
-    assert.match(await page.locator('main').textContent(), /Sign in to see your notifications/);
+    assert.equal(await page.locator('[data-testid=signin-form]').count(), 1);
     await screenshot(page, 'shell-no-js');
     await context.close();
   });

@@ -1,59 +1,149 @@
-use herald_model::{ListResponse, Notification};
+//! The inbox: views, filters, sorting and paging held in the URL; per-row actions as forms
+//! that work without JavaScript and in place with it.
+
+use herald_model::{Notification, Severity};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
 use crate::components::SeverityIcon;
 use crate::live::Live;
-use crate::shell::{MeResource, Session};
+use crate::notification_fns::{MarkAllRead, SetStateForm};
+use crate::shell::Session;
 
-/// The first page of the signed-in user's inbox.
+/// The inbox's state, as it appears in the URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxQuery {
+    /// unread, all (default), saved or done.
+    pub view: String,
+    /// Minimum severity, or empty.
+    pub severity: String,
+    pub topic: String,
+    /// 24h, 7d, or empty for any time.
+    pub since: String,
+    pub q: String,
+    /// newest (default), oldest, severity, topic, origin.
+    pub sort: String,
+    /// 1-based.
+    pub page: i64,
+    /// 20, 50 or 100.
+    pub per: i64,
+}
+
+impl InboxQuery {
+    fn from_map(get: impl Fn(&str) -> Option<String>) -> Self {
+        InboxQuery {
+            view: get("view").unwrap_or_default(),
+            severity: get("severity").unwrap_or_default(),
+            topic: get("topic").unwrap_or_default(),
+            since: get("since").unwrap_or_default(),
+            q: get("q").unwrap_or_default(),
+            sort: get("sort").unwrap_or_default(),
+            page: get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
+            per: get("per").and_then(|p| p.parse().ok()).filter(|p| [20, 50, 100].contains(p)).unwrap_or(20),
+        }
+    }
+
+    /// The URL of this state with some parameters changed.
+    fn href(&self, change: impl FnOnce(&mut InboxQuery)) -> String {
+        let mut q = self.clone();
+        change(&mut q);
+        let mut parts = Vec::new();
+        for (k, v) in [("view", &q.view), ("severity", &q.severity), ("topic", &q.topic), ("since", &q.since), ("q", &q.q), ("sort", &q.sort)] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", encode(v)));
+            }
+        }
+        if q.page > 1 {
+            parts.push(format!("page={}", q.page));
+        }
+        if q.per != 20 {
+            parts.push(format!("per={}", q.per));
+        }
+        if parts.is_empty() { "/".into() } else { format!("/?{}", parts.join("&")) }
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One row: the notification and its description rendered (sanitized) on the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxItem {
+    pub notification: Notification,
+    pub description_html: Option<String>,
+}
+
+/// One page of the inbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxData {
+    pub total: i64,
+    pub items: Vec<InboxItem>,
+    pub topics: Vec<String>,
+}
+
+/// Loads a page of the signed-in user's inbox.
 #[server(endpoint = "inbox")]
-pub async fn inbox_page(offset: i64, limit: i64) -> Result<ListResponse, ServerFnError> {
+pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     use crate::server::{fail, hub, require_user};
-    use herald_core::notifications::{list, ListQuery};
+    use herald_core::notifications::{list, topics, ListQuery};
     let hub = hub()?;
     let user = require_user().await?;
-    let (notifications, total_count) = list(&hub.db, &user, &ListQuery { offset, limit, ..ListQuery::default() })
-        .await
-        .map_err(fail)?;
-    Ok(ListResponse { total_count, notifications })
+    let filter = crate::notification_fns::filter_of(&query);
+    let order = crate::notification_fns::order_of(&query.sort);
+    let q = ListQuery { filter: filter.clone(), order, offset: (query.page - 1) * query.per, limit: query.per };
+    let (notifications, total) = list(&hub.db, &user, &q).await.map_err(fail)?;
+    let all_topics = topics(&hub.db, &user, &herald_core::notifications::Filter::default()).await.map_err(fail)?;
+    let items = notifications
+        .into_iter()
+        .map(|n| InboxItem { description_html: n.payload.description.as_deref().map(herald_core::markdown::render), notification: n })
+        .collect();
+    Ok(InboxData { total, items, topics: all_topics })
 }
 
 /// The inbox.
 #[component]
 pub fn InboxPage() -> impl IntoView {
-    let me = expect_context::<MeResource>();
     let session = expect_context::<Session>();
     let live = expect_context::<Live>();
-    // Reload when someone signs in or out, and when the live stream says something changed.
+    let set_state = ServerAction::<SetStateForm>::new();
+    let mark_all = ServerAction::<MarkAllRead>::new();
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| InboxQuery::from_map(|k| p.get(k))));
+    // Reload when the URL, the session or the data changes (here or in another tab).
     let page = Resource::new(
-        move || (session.version(), live.arrivals.with(Vec::len), live.last_update.get(), live.resets.get()),
-        |_| inbox_page(0, 50),
+        move || {
+            (query.get(), session.version(), set_state.version().get(), mark_all.version().get(), live.arrivals.with(Vec::len), live.last_update.get(), live.resets.get())
+        },
+        |(q, ..)| inbox_page(q),
     );
+    provide_context(set_state);
     view! {
         <Title text="Inbox" />
-        <h1 class="page-title">"Inbox"</h1>
+        <div class="inbox-head">
+            <h1 class="page-title">"Inbox"</h1>
+            <Views query />
+        </div>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                if !matches!(me.await, Ok(Some(_))) {
-                    return view! {
-                        <section class="empty-state">
-                            <p>"Sign in to see your notifications."</p>
-                            <A href="/signin" attr:class="button primary">"Sign in"</A>
-                        </section>
-                    }.into_any();
-                }
                 match page.await {
-                    Ok(list) if list.notifications.is_empty() => view! {
-                        <section class="empty-state"><p>"You're all caught up."</p></section>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <p class="muted">{format!("{} notifications", list.total_count)}</p>
-                        <ul class="notification-list" data-testid="notification-list">
-                            {list.notifications.into_iter().map(|n| view! { <NotificationRow n /> }).collect_view()}
-                        </ul>
-                    }.into_any(),
+                    Ok(data) => {
+                        let q = query.get_untracked();
+                        let topics = data.topics.clone();
+                        view! {
+                            <Filters query topics />
+                            <Results data q mark_all />
+                        }
+                        .into_any()
+                    }
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -61,28 +151,168 @@ pub fn InboxPage() -> impl IntoView {
     }
 }
 
-/// One row of the list.
+/// The view tabs.
 #[component]
-fn NotificationRow(n: Notification) -> impl IntoView {
-    let severity = n.payload.severity;
-    let class = format!("notification sev-{}{}", severity, if n.read.is_none() { " unread" } else { "" });
+fn Views(query: Memo<InboxQuery>) -> impl IntoView {
+    let tab = move |view: &'static str, label: &'static str| {
+        let href = move || query.get().href(|q| {
+            q.view = if view == "all" { String::new() } else { view.to_string() };
+            q.page = 1;
+        });
+        let current = move || {
+            let v = query.get().view;
+            (v == view || (view == "all" && v.is_empty())).then_some("page")
+        };
+        view! { <a class="view-tab" href=href aria-current=current>{label}</a> }
+    };
     view! {
-        <li class=class>
+        <nav class="views" aria-label="Views">
+            {tab("unread", "Unread")}
+            {tab("all", "All")}
+            {tab("saved", "Saved")}
+            {tab("done", "Done")}
+        </nav>
+    }
+}
+
+/// The filter form: a plain GET form, so it works without JavaScript.
+#[component]
+fn Filters(query: Memo<InboxQuery>, topics: Vec<String>) -> impl IntoView {
+    let q = move || query.get();
+    let selected = move |field: fn(&InboxQuery) -> String, value: &'static str| move || field(&q()) == value;
+    view! {
+        <Form method="GET" action="/" attr:class="filters" attr:data-testid="filters">
+            <input type="hidden" name="view" prop:value=move || q().view />
+            <label class="visually-hidden" for="q">"Search"</label>
+            <input id="q" name="q" type="search" placeholder="Search (press /)" prop:value=move || q().q />
+            <label for="severity">"Severity"</label>
+            <select id="severity" name="severity">
+                <option value="" selected=selected(|q| q.severity.clone(), "")>"Any"</option>
+                {Severity::ALL
+                    .iter()
+                    .map(|s| {
+                        let name = s.as_str();
+                        view! { <option value=name selected=selected(|q| q.severity.clone(), name)>{format!("{name} or more")}</option> }
+                    })
+                    .collect_view()}
+            </select>
+            <label for="topic">"Topic"</label>
+            <select id="topic" name="topic">
+                <option value="">"Any"</option>
+                {topics.into_iter().map(|t| {
+                    let (value, label) = (t.clone(), t.clone());
+                    view! { <option value=t selected=move || q().topic == value>{label}</option> }
+                }).collect_view()}
+            </select>
+            <label for="since">"Created"</label>
+            <select id="since" name="since">
+                <option value="" selected=selected(|q| q.since.clone(), "")>"Any time"</option>
+                <option value="24h" selected=selected(|q| q.since.clone(), "24h")>"Last 24 hours"</option>
+                <option value="7d" selected=selected(|q| q.since.clone(), "7d")>"Last 7 days"</option>
+            </select>
+            <label for="sort">"Sort"</label>
+            <select id="sort" name="sort">
+                <option value="" selected=selected(|q| q.sort.clone(), "")>"Newest"</option>
+                <option value="oldest" selected=selected(|q| q.sort.clone(), "oldest")>"Oldest"</option>
+                <option value="severity" selected=selected(|q| q.sort.clone(), "severity")>"Severity"</option>
+                <option value="topic" selected=selected(|q| q.sort.clone(), "topic")>"Topic"</option>
+                <option value="origin" selected=selected(|q| q.sort.clone(), "origin")>"Origin"</option>
+            </select>
+            <label for="per">"Per page"</label>
+            <select id="per" name="per">
+                {[20, 50, 100].into_iter().map(|n| view! { <option value=n.to_string() selected=move || q().per == n>{n}</option> }).collect_view()}
+            </select>
+            <button type="submit" class="button">"Apply"</button>
+        </Form>
+    }
+}
+
+/// The list with its count, paging and "Mark all read".
+#[component]
+fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) -> impl IntoView {
+    if data.items.is_empty() {
+        let message = match q.view.as_str() {
+            "saved" => "Nothing saved yet — press Save on a notification to keep it here.",
+            "done" => "Nothing is done yet. Mark a notification done to file it here.",
+            _ if q != InboxQuery { view: q.view.clone(), page: q.page, per: q.per, ..InboxQuery::default() } => "Nothing matches these filters.",
+            _ => "You're all caught up.",
+        };
+        return view! { <section class="empty-state" data-testid="empty-state"><p>{message}</p></section> }.into_any();
+    }
+    let first = (q.page - 1) * q.per + 1;
+    let last = first + data.items.len() as i64 - 1;
+    let prev = (q.page > 1).then(|| q.href(|x| x.page -= 1));
+    let next = (last < data.total).then(|| q.href(|x| x.page += 1));
+    let fields = [("view", q.view.clone()), ("severity", q.severity.clone()), ("topic", q.topic.clone()), ("since", q.since.clone()), ("q", q.q.clone())];
+    view! {
+        <div class="list-bar">
+            <p class="muted" data-testid="count">{format!("{first}–{last} of {}", data.total)}</p>
+            <ActionForm action=mark_all attr:class="inline-form">
+                {fields.into_iter().map(|(k, v)| view! { <input type="hidden" name=format!("query[{k}]") value=v /> }).collect_view()}
+                <input type="hidden" name="query[sort]" value="" />
+                <input type="hidden" name="query[page]" value="1" />
+                <input type="hidden" name="query[per]" value="20" />
+                <button type="submit" class="button">"Mark all read"</button>
+            </ActionForm>
+        </div>
+        <ul class="notification-list" data-testid="notification-list">
+            {data.items.into_iter().map(|item| view! { <Row item /> }).collect_view()}
+        </ul>
+        <nav class="pager" aria-label="Pages">
+            {prev.map(|href| view! { <a href=href rel="prev">"← Newer"</a> })}
+            {next.map(|href| view! { <a href=href rel="next">"Older →"</a> })}
+        </nav>
+    }
+    .into_any()
+}
+
+/// One notification with its actions.
+#[component]
+fn Row(item: InboxItem) -> impl IntoView {
+    let set_state = expect_context::<ServerAction<SetStateForm>>();
+    let n = item.notification;
+    let unread = n.read.is_none();
+    let saved = n.saved.is_some();
+    let done = n.archived.is_some();
+    let severity = n.payload.severity;
+    let class = format!("notification sev-{severity}{}", if unread { " unread" } else { "" });
+    let row_id = n.id.clone();
+    let action = move |field: &'static str, value: bool, label: &'static str| {
+        let id = row_id.clone();
+        view! {
+            <ActionForm action=set_state attr:class="inline-form">
+                <input type="hidden" name="id" value=id />
+                <input type="hidden" name="field" value=field />
+                <input type="hidden" name="value" value=value.to_string() />
+                <button type="submit" class="row-action">{label}</button>
+            </ActionForm>
+        }
+    };
+    let detail = format!("/notifications/{}", n.id);
+    view! {
+        <li class=class data-testid="notification" data-id=n.id.clone()>
             <SeverityIcon severity />
             <div class="notification-main">
                 {match n.payload.link.clone() {
                     Some(link) => view! { <a class="title" href=link>{n.payload.title.clone()}</a> }.into_any(),
-                    None => view! { <span class="title">{n.payload.title.clone()}</span> }.into_any(),
+                    None => view! { <A href=detail.clone() attr:class="title">{n.payload.title.clone()}</A> }.into_any(),
                 }}
+                {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                 <span class="meta">
                     <span class="origin">{n.origin.clone()}</span>
                     {n.payload.topic.clone().map(|t| view! { <span class="chip">{t}</span> })}
-                    <time datetime=n.created.to_rfc3339() title=n.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
-                        {n.created.format("%b %e, %H:%M").to_string()}
-                    </time>
+                    <A href=detail>
+                        <time datetime=n.created.to_rfc3339() title=n.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
+                            {n.created.format("%b %e, %H:%M").to_string()}
+                        </time>
+                    </A>
                 </span>
+            </div>
+            <div class="row-actions">
+                {if unread { action("read", true, "Mark as read") } else { action("read", false, "Mark as unread") }}
+                {if saved { action("saved", false, "Unsave") } else { action("saved", true, "Save") }}
+                {if done { action("archived", false, "Undo done") } else { action("archived", true, "Done") }}
             </div>
         </li>
     }
 }
-

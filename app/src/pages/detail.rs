@@ -1,0 +1,88 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::SeverityIcon;
+use crate::notification_fns::SetStateForm;
+use crate::pages::inbox::InboxItem;
+
+/// One notification, for the detail page.
+#[server(endpoint = "notification")]
+pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let n = herald_core::notifications::get(&hub.db, &user, &id).await.map_err(fail)?;
+    Ok(InboxItem { description_html: n.payload.description.as_deref().map(herald_core::markdown::render), notification: n })
+}
+
+/// `/notifications/:id`: one notification in full.
+#[component]
+pub fn DetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let set_state = ServerAction::<SetStateForm>::new();
+    let item = Resource::new(
+        move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get()),
+        |(id, _)| notification_detail(id),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match item.await {
+                    Ok(item) => {
+                        let n = item.notification;
+                        let severity = n.payload.severity;
+                        let id = n.id.clone();
+                        let toggle = move |field: &'static str, value: bool, label: &'static str| {
+                            let id = id.clone();
+                            view! {
+                                <ActionForm action=set_state attr:class="inline-form">
+                                    <input type="hidden" name="id" value=id />
+                                    <input type="hidden" name="field" value=field />
+                                    <input type="hidden" name="value" value=value.to_string() />
+                                    <button type="submit" class="button">{label}</button>
+                                </ActionForm>
+                            }
+                        };
+                        view! {
+                            <Title text=n.payload.title.clone() />
+                            <article class="detail" data-testid="detail">
+                                <p><A href="/">"← Inbox"</A></p>
+                                <h1 class="detail-title"><SeverityIcon severity />" "{n.payload.title.clone()}</h1>
+                                <p class="meta">
+                                    <span>{format!("{severity} severity")}</span>" · "
+                                    <span class="origin">{n.origin.clone()}</span>
+                                    {n.payload.topic.clone().map(|t| view! { " · " <span class="chip">{t}</span> })}
+                                    " · "<time datetime=n.created.to_rfc3339()>{n.created.format("%Y-%m-%d %H:%M UTC").to_string()}</time>
+                                    {n.updated.map(|u| view! { " · updated " <time datetime=u.to_rfc3339()>{u.format("%Y-%m-%d %H:%M UTC").to_string()}</time> })}
+                                </p>
+                                {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
+                                <div class="detail-actions">
+                                    {n.payload.link.clone().map(|l| view! { <a class="button primary" href=l>"Open link"</a> })}
+                                    {if n.read.is_none() { toggle("read", true, "Mark as read") } else { toggle("read", false, "Mark as unread") }}
+                                    {if n.saved.is_none() { toggle("saved", true, "Save") } else { toggle("saved", false, "Unsave") }}
+                                    {if n.archived.is_none() { toggle("archived", true, "Done") } else { toggle("archived", false, "Undo done") }}
+                                </div>
+                            </article>
+                        }
+                        .into_any()
+                    }
+                    Err(_) => {
+                        #[cfg(feature = "ssr")]
+                        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                            response.set_status(http::StatusCode::NOT_FOUND);
+                        }
+                        view! {
+                            <section class="empty-state">
+                                <h1>"Not found"</h1>
+                                <p>"This notification does not exist or is not yours. " <A href="/">"Back to the inbox"</A></p>
+                            </section>
+                        }
+                        .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
