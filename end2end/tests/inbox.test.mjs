@@ -23,19 +23,25 @@ after(async () => {
   await herald?.stop();
 });
 
+/** A signed-in page of `user`, hydrated when JavaScript is on. */
+async function signedIn(javaScriptEnabled, user) {
+  const context = await browser.newContext({ javaScriptEnabled });
+  const page = await context.newPage();
+  if (javaScriptEnabled) {
+    await page.goto(`${herald.base}/signin`);
+    await hydrated(page);
+  }
+  await signIn(page, herald.base, user);
+  return { context, page };
+}
+
 const titles = (page) => page.locator('[data-testid=notification] .title').allTextContents();
 
 for (const javaScriptEnabled of [false, true]) {
   const user = javaScriptEnabled ? 'dave' : 'carol';
   describe(javaScriptEnabled ? 'with JavaScript' : 'without JavaScript', () => {
     test('filters live in the URL and sanitized markdown renders', async () => {
-      const context = await browser.newContext({ javaScriptEnabled });
-      const page = await context.newPage();
-      if (javaScriptEnabled) {
-        await page.goto(`${herald.base}/signin`);
-        await hydrated(page);
-      }
-      await signIn(page, herald.base, user);
+      const { context, page } = await signedIn(javaScriptEnabled, user);
       await page.selectOption('#severity', 'critical');
       await Promise.all([page.waitForURL(/severity=critical/), page.click('text=Apply')]);
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=notification]').length === 1);
@@ -52,13 +58,7 @@ for (const javaScriptEnabled of [false, true]) {
     });
 
     test('rows can be read, saved and done, and the views follow', async () => {
-      const context = await browser.newContext({ javaScriptEnabled });
-      const page = await context.newPage();
-      if (javaScriptEnabled) {
-        await page.goto(`${herald.base}/signin`);
-        await hydrated(page);
-      }
-      await signIn(page, herald.base, user);
+      const { context, page } = await signedIn(javaScriptEnabled, user);
       const row = () => page.locator('[data-testid=notification]', { hasText: 'Weekly digest' });
       await row().locator('text=Save').click();
       await row().locator('text=Unsave').waitFor();
@@ -83,9 +83,7 @@ for (const javaScriptEnabled of [false, true]) {
     });
 
     test('the detail page shows one notification in full', async () => {
-      const context = await browser.newContext({ javaScriptEnabled });
-      const page = await context.newPage();
-      await signIn(page, herald.base, user);
+      const { context, page } = await signedIn(javaScriptEnabled, user);
       await page.goto(`${herald.base}/`);
       const href = await page.locator('[data-testid=notification]', { hasText: 'Pager' }).locator('time').locator('xpath=..').getAttribute('href');
       await page.goto(`${herald.base}${href}`);
