@@ -18,10 +18,15 @@ both!(readiness_fails_with_a_reason_when_the_database_is_gone, |app| async {
 });
 
 both!(the_shell_page_is_server_rendered, |app| async {
-    let res = app.client.get(format!("{}/", app.base)).send().await.unwrap();
+    // Visitors are sent to sign in, and back afterwards.
+    // (Leptos answers a redirect as 302 to browsers, which ask for text/html.)
+    let res = app.client.get(format!("{}/?view=unread", app.base)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()["location"], "/signin?next=/%3Fview=unread");
+    let res = app.client.get(format!("{}/signin", app.base)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
-    assert!(html.contains("<title>Inbox · Herald</title>"), "{html}");
+    assert!(html.contains("<title>Sign in · Herald</title>"), "{html}");
     assert!(html.contains("class=\"topbar\""));
     for label in ["Inbox", "Settings"] {
         assert!(html.contains(&format!(">{label}<")), "navigation lacks {label}");
