@@ -5,10 +5,9 @@ use leptos_router::components::A;
 
 use herald_model::Severity;
 
-use crate::live::{badge_text, Live, LiveState, Toast};
+use crate::live::{Live, LiveState, Toast, badge_text};
 use crate::notification_fns::set_state;
 use crate::shell::{MeResource, Session};
-
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
 #[component]
@@ -189,18 +188,22 @@ pub fn SeverityIcon(severity: Severity) -> impl IntoView {
         Severity::Critical => view! {
             <path d="M5 1h6l4 4v6l-4 4H5l-4-4V5z" fill="currentColor" />
             <path d="M8 4v5M8 11v1.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
+        }
+        .into_any(),
         Severity::High => view! {
             <path d="M8 1l7.5 14H.5z" fill="currentColor" />
             <path d="M8 6v4M8 12v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
+        }
+        .into_any(),
         Severity::Normal => view! {
             <circle cx="8" cy="8" r="7" fill="currentColor" />
             <path d="M8 7v5M8 4v.5" stroke="white" stroke-width="2" stroke-linecap="round" />
-        }.into_any(),
+        }
+        .into_any(),
         Severity::Low => view! {
             <circle cx="8" cy="8" r="5.5" fill="none" stroke="currentColor" stroke-width="2" />
-        }.into_any(),
+        }
+        .into_any(),
     };
     view! {
         <span class=format!("severity sev-{severity}") title=severity.as_str()>

@@ -11,4 +11,4 @@ pub mod server;
 pub mod session;
 mod shell;
 
-pub use shell::{shell, App};
+pub use shell::{App, shell};

@@ -153,8 +153,8 @@ impl Connection {
     }
 
     fn connect(&self, live: Live, attempt: u32) {
-        use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
 
         if self.stopped.get() {
             return;

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use herald_core::auth::{authenticate, Caller, Credentials, SESSION_COOKIE};
 use herald_core::Hub;
+use herald_core::auth::{Caller, Credentials, SESSION_COOKIE, authenticate};
 use herald_model::EntityRef;
 use leptos::prelude::*;
 
@@ -16,8 +16,7 @@ pub fn hub() -> Result<Hub, ServerFnError> {
 /// The credentials of the request being served.
 pub fn request_credentials() -> Result<Credentials, ServerFnError> {
     let hub = hub()?;
-    let parts = use_context::<http::request::Parts>()
-        .ok_or_else(|| ServerFnError::new("no request in context"))?;
+    let parts = use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request in context"))?;
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     Ok(Credentials::from_headers(&parts.headers, peer, &hub.auth))
 }
@@ -41,9 +40,12 @@ pub async fn require_user() -> Result<EntityRef, ServerFnError> {
 pub fn fail(e: herald_core::Error) -> ServerFnError {
     use herald_core::Error as E;
     match e {
-        E::Invalid(m) | E::NotFound(m) | E::Conflict(m) | E::Unprocessable(m) | E::Unauthorized(m) | E::Forbidden(m) => {
-            ServerFnError::new(m)
-        }
+        E::Invalid(m)
+        | E::NotFound(m)
+        | E::Conflict(m)
+        | E::Unprocessable(m)
+        | E::Unauthorized(m)
+        | E::Forbidden(m) => ServerFnError::new(m),
         other => {
             tracing::error!(error = %other, "server function failed");
             ServerFnError::new("Something went wrong on the server. Please try again.")

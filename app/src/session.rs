@@ -38,7 +38,9 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
     use herald_model::{EntityKind, EntityRef};
     let hub = hub()?;
     if !hub.auth.password_login {
-        return Err(ServerFnError::new("Password sign-in is turned off on this Herald; sign in through your company's single sign-on."));
+        return Err(ServerFnError::new(
+            "Password sign-in is turned off on this Herald; sign in through your company's single sign-on.",
+        ));
     }
     let wrong = || ServerFnError::new("Wrong user name or password.");
     let user = EntityRef::parse_with_default(username.trim(), Some(EntityKind::User)).map_err(|_| wrong())?;

@@ -1,12 +1,12 @@
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{SsrMode, path};
 
 use crate::components::{SideNav, Toasts, TopBar};
-use crate::live::{title_with_count, Live};
+use crate::live::{Live, title_with_count};
 use crate::pages::{AdminPage, DetailPage, InboxPage, NotFound, SettingsPage, SignInPage};
-use crate::session::{whoami, Me, SignIn, SignOut};
+use crate::session::{Me, SignIn, SignOut, whoami};
 
 /// The HTML document the server renders around the application.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

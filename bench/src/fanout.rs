@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 
-use crate::server::{raise_fd_limit, Herald};
+use crate::server::{Herald, raise_fd_limit};
 
 /// Options of `herald-bench sse`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +29,12 @@ pub struct Options {
 
 /// Opens one stream with a plain HTTP/1.0 request (no chunked framing, so the bytes are the
 /// event stream itself) and reports, for each broadcast marker seen, when it arrived.
-async fn client(addr: String, token: Arc<String>, seen: mpsc::UnboundedSender<(usize, Instant)>, ready: mpsc::UnboundedSender<()>) {
+async fn client(
+    addr: String,
+    token: Arc<String>,
+    seen: mpsc::UnboundedSender<(usize, Instant)>,
+    ready: mpsc::UnboundedSender<()>,
+) {
     let Ok(mut sock) = TcpStream::connect(&addr).await else { return };
     let req = format!(
         "GET /api/notifications/stream HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
@@ -82,7 +87,11 @@ fn ms(d: Duration) -> String {
 /// Runs the scenario and prints the table.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let limit = raise_fd_limit();
-    anyhow::ensure!(limit as usize > o.clients + 100, "the open-file limit ({limit}) is too low for {} clients", o.clients);
+    anyhow::ensure!(
+        limit as usize > o.clients + 100,
+        "the open-file limit ({limit}) is too low for {} clients",
+        o.clients
+    );
     let herald = Herald::start(&o.herald, &[("HERALD_STREAM__MAX_PER_USER", (o.clients + 10).to_string())]).await?;
     let service = herald.cli(&["token", "create", "--service", "bench:broadcaster"]).await?;
     let token = Arc::new(herald.cli(&["token", "create", "--user", "user:default/bench"]).await?);
@@ -125,7 +134,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             "payload": {"title": format!("bench-broadcast-{k} "), "severity": "normal"}
         });
         let t0 = Instant::now();
-        let res = http.post(format!("{}/api/notifications/notifications", herald.base)).bearer_auth(&service).json(&body).send().await?;
+        let res = http
+            .post(format!("{}/api/notifications/notifications", herald.base))
+            .bearer_auth(&service)
+            .json(&body)
+            .send()
+            .await?;
         anyhow::ensure!(res.status().is_success(), "publish failed: {}", res.status());
         let acked = t0.elapsed();
         let mut latencies = Vec::with_capacity(connected);

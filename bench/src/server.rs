@@ -33,7 +33,8 @@ pub fn raise_fd_limit() -> u64 {
 impl Herald {
     /// Starts `bin serve` in a temporary directory with `env` added.
     pub async fn start(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<Herald> {
-        let bin = std::fs::canonicalize(bin).with_context(|| format!("no herald binary at {}; build it with ./x build", bin.display()))?;
+        let bin = std::fs::canonicalize(bin)
+            .with_context(|| format!("no herald binary at {}; build it with ./x build", bin.display()))?;
         let bin = bin.as_path();
         let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;

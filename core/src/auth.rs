@@ -4,8 +4,8 @@
 //! database reveals no usable credential. Looking a token up by its hash needs no
 //! constant-time comparison: the attacker never learns how close a guess came.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use herald_model::EntityRef;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::db::Db;
 use crate::hub::{AuthPolicy, Hub};
 use crate::time::now_ms;
-use crate::{with_pool, Error, Result};
+use crate::{Error, Result, with_pool};
 
 /// Who is calling, once credentials have been checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,9 +106,7 @@ pub fn validate_origin(name: &str) -> Result<()> {
         return Err(Error::Invalid("a service token name must have 1 to 255 characters".into()));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::Invalid(format!(
-            "service token name '{name}' must not contain spaces, e.g. external:ci"
-        )));
+        return Err(Error::Invalid(format!("service token name '{name}' must not contain spaces, e.g. external:ci")));
     }
     Ok(())
 }
@@ -149,7 +147,8 @@ async fn create_token(db: &Db, kind: TokenKind, name: &str, user: Option<&str>) 
     .bind(secret_hash(&secret))
     .bind(info.created_at)
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(NewToken { info, secret })
 }
 
@@ -176,7 +175,8 @@ pub async fn revoke_token(db: &Db, id: &str, owner: Option<&EntityRef>) -> Resul
     .bind(id)
     .bind(owner.map(EntityRef::as_str))
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     if done == 0 {
         return Err(Error::NotFound(format!("no active token with id '{id}'")));
     }
@@ -215,13 +215,11 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<Caller>>
             .bind(now)
             .bind(&row.id)
             .execute(c)
-            .await.map(|r| r.rows_affected()))?;
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(Some(match (row.kind.as_str(), row.user_ref) {
-        ("personal", Some(user)) => Caller::User {
-            user: EntityRef::from_normalised(user),
-            token_id: Some(row.id),
-        },
+        ("personal", Some(user)) => Caller::User { user: EntityRef::from_normalised(user), token_id: Some(row.id) },
         _ => Caller::Service { token_id: row.id, origin: row.name },
     }))
 }
@@ -238,7 +236,8 @@ pub async fn create_session(db: &Db, user: &EntityRef, ttl_ms: i64) -> Result<St
     .bind(now)
     .bind(now + ttl_ms)
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(secret)
 }
 
@@ -259,7 +258,8 @@ pub async fn delete_session(db: &Db, secret: &str) -> Result<()> {
     with_pool!(db.writer(), |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(secret_hash(secret))
         .execute(c)
-        .await.map(|r| r.rows_affected()))?;
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

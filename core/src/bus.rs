@@ -6,15 +6,15 @@
 //! subscribe to that broadcast. Publishers never wait for streams: a stream that falls behind
 //! the broadcast's buffer learns it missed events and tells its client to refetch.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::Result;
 use crate::db::Db;
 use crate::events::{self, Event, NOTIFY_CHANNEL};
-use crate::Result;
 
 /// Events buffered per subscriber before it counts as lagging.
 const BUFFER: usize = 4096;

@@ -43,7 +43,10 @@ enum Pools {
     /// SQLite keeps a pool of readers and a single writer: SQLite allows one writer at a time
     /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
     /// from read to write transactions.
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -120,8 +123,7 @@ impl Db {
     /// created when missing) or `postgres://…`.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| Error::Config(format!("database_url: {e}")))?;
+            let options = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("database_url: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)
@@ -141,9 +143,8 @@ impl Db {
             let file = options.get_filename();
             if file != Path::new(":memory:") {
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::Config(format!("database_url: cannot create {}: {e}", dir.display()))
-                    })?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Config(format!("database_url: cannot create {}: {e}", dir.display())))?;
                 }
             }
             let write = SqlitePoolOptions::new()

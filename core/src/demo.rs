@@ -3,9 +3,9 @@
 
 use herald_model::{EntityRef, NotificationPayload, OneOrMany, Recipients, Severity};
 
-use crate::auth::{create_service_token, NewToken};
-use crate::notifications::{publish, PublishContext, PublishRequest};
-use crate::{directory, Db, Result};
+use crate::auth::{NewToken, create_service_token};
+use crate::notifications::{PublishContext, PublishRequest, publish};
+use crate::{Db, Result, directory};
 
 /// The password every demo user signs in with.
 pub const DEMO_PASSWORD: &str = "herald-demo";
@@ -72,11 +72,46 @@ pub async fn seed_if_empty(db: &Db, ctx: &PublishContext) -> Result<Option<Seede
         exclude_entity_ref: None,
     };
     let samples = [
-        ("external:ci", to(&["group:default/platform"]), "Build failed on main: payments-service", Some("Step `cargo test` failed after 4m12s. **3 tests** failed in `ledger::tests`."), Severity::High, Some("builds")),
-        ("external:ci", to(&["group:default/engineering"]), "Deploy of web-frontend v2.14.0 finished", Some("Rolled out to production in 6 minutes."), Severity::Normal, Some("deploys")),
-        ("plugin:scaffolder", to(&["user:default/alice"]), "Your repository billing-api is ready", Some("The template *Rust service* finished. Open the repository to continue."), Severity::Low, Some("scaffolder")),
-        ("external:pagerduty", to(&["user:default/alice", "user:default/bob"]), "Incident #4312: elevated 5xx on checkout", Some("Triggered by the SLO burn-rate alert. You are on call."), Severity::Critical, Some("incidents")),
-        ("plugin:announcements", Recipients::Broadcast, "Maintenance window on Saturday 02:00–04:00 UTC", Some("The build cluster will be upgraded. Pipelines queued during the window start afterwards."), Severity::Normal, Some("announcements")),
+        (
+            "external:ci",
+            to(&["group:default/platform"]),
+            "Build failed on main: payments-service",
+            Some("Step `cargo test` failed after 4m12s. **3 tests** failed in `ledger::tests`."),
+            Severity::High,
+            Some("builds"),
+        ),
+        (
+            "external:ci",
+            to(&["group:default/engineering"]),
+            "Deploy of web-frontend v2.14.0 finished",
+            Some("Rolled out to production in 6 minutes."),
+            Severity::Normal,
+            Some("deploys"),
+        ),
+        (
+            "plugin:scaffolder",
+            to(&["user:default/alice"]),
+            "Your repository billing-api is ready",
+            Some("The template *Rust service* finished. Open the repository to continue."),
+            Severity::Low,
+            Some("scaffolder"),
+        ),
+        (
+            "external:pagerduty",
+            to(&["user:default/alice", "user:default/bob"]),
+            "Incident #4312: elevated 5xx on checkout",
+            Some("Triggered by the SLO burn-rate alert. You are on call."),
+            Severity::Critical,
+            Some("incidents"),
+        ),
+        (
+            "plugin:announcements",
+            Recipients::Broadcast,
+            "Maintenance window on Saturday 02:00–04:00 UTC",
+            Some("The build cluster will be upgraded. Pipelines queued during the window start afterwards."),
+            Severity::Normal,
+            Some("announcements"),
+        ),
     ];
     for (origin, recipients, title, description, severity, topic) in samples {
         let payload = NotificationPayload {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, Tx};
 use crate::time::now_ms;
-use crate::{with_pool, with_tx, Error, Result};
+use crate::{Error, Result, with_pool, with_tx};
 
 /// A user as the directory knows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -43,12 +43,7 @@ pub struct ImportSummary {
 }
 
 /// Creates a user or updates their profile. Fields given as `None` are left unchanged.
-pub async fn upsert_user(
-    db: &Db,
-    user: &EntityRef,
-    display_name: Option<&str>,
-    email: Option<&str>,
-) -> Result<()> {
+pub async fn upsert_user(db: &Db, user: &EntityRef, display_name: Option<&str>, email: Option<&str>) -> Result<()> {
     kind_must_be(user, EntityKind::User)?;
     with_pool!(db.writer(), |c| sqlx::query(
         "INSERT INTO users (ref, display_name, email, created_at) VALUES ($1, $2, $3, $4)
@@ -61,7 +56,8 @@ pub async fn upsert_user(
     .bind(email)
     .bind(now_ms())
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -80,7 +76,8 @@ pub async fn set_password(db: &Db, user: &EntityRef, password: &str) -> Result<(
     .bind(&hash)
     .bind(now_ms())
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -107,9 +104,7 @@ pub async fn list_users(db: &Db) -> Result<Vec<User>> {
 
 /// How many users the directory holds.
 pub async fn count_users(db: &Db) -> Result<i64> {
-    Ok(with_pool!(db.reader(), |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users")
-        .fetch_one(c)
-        .await)?)
+    Ok(with_pool!(db.reader(), |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(c).await)?)
 }
 
 /// Every group with its direct members and child groups.
@@ -123,11 +118,9 @@ pub async fn list_groups(db: &Db) -> Result<Vec<Group>> {
         annotations: String,
     }
     let (rows, members, edges) = with_pool!(db.reader(), |c| {
-        let rows = sqlx::query_as::<_, Row>(
-            "SELECT ref, display_name, email, annotations FROM groups ORDER BY ref",
-        )
-        .fetch_all(c)
-        .await?;
+        let rows = sqlx::query_as::<_, Row>("SELECT ref, display_name, email, annotations FROM groups ORDER BY ref")
+            .fetch_all(c)
+            .await?;
         let members = sqlx::query_as::<_, (String, String)>(
             "SELECT DISTINCT group_ref, user_ref FROM group_members ORDER BY group_ref, user_ref",
         )
@@ -143,14 +136,17 @@ pub async fn list_groups(db: &Db) -> Result<Vec<Group>> {
     let mut by_group: BTreeMap<String, Group> = rows
         .into_iter()
         .map(|r| {
-            (r.group_ref.clone(), Group {
-                group_ref: r.group_ref,
-                display_name: r.display_name,
-                email: r.email,
-                annotations: r.annotations,
-                members: vec![],
-                children: vec![],
-            })
+            (
+                r.group_ref.clone(),
+                Group {
+                    group_ref: r.group_ref,
+                    display_name: r.display_name,
+                    email: r.email,
+                    annotations: r.annotations,
+                    members: vec![],
+                    children: vec![],
+                },
+            )
         })
         .collect();
     for (g, u) in members {
@@ -203,11 +199,7 @@ pub async fn groups_of(db: &Db, user: &EntityRef) -> Result<Vec<EntityRef>> {
 /// Turns recipient refs into the set of users to notify: users as given (also users the
 /// directory does not know yet), groups expanded recursively, then every excluded user and
 /// every member of an excluded group removed.
-pub async fn resolve_recipients(
-    db: &Db,
-    include: &[EntityRef],
-    exclude: &[EntityRef],
-) -> Result<Vec<EntityRef>> {
+pub async fn resolve_recipients(db: &Db, include: &[EntityRef], exclude: &[EntityRef]) -> Result<Vec<EntityRef>> {
     let mut users = BTreeSet::new();
     for r in include {
         match r.kind() {
@@ -263,8 +255,8 @@ fn parse_catalog(yaml: &str) -> Result<Vec<Entity>> {
     use serde_yaml::Value;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
-        let value = Value::deserialize(doc)
-            .map_err(|e| Error::Invalid(format!("document {}: not valid YAML: {e}", i + 1)))?;
+        let value =
+            Value::deserialize(doc).map_err(|e| Error::Invalid(format!("document {}: not valid YAML: {e}", i + 1)))?;
         if value.is_null() {
             continue;
         }
@@ -296,11 +288,7 @@ fn parse_catalog(yaml: &str) -> Result<Vec<Entity>> {
             .get("metadata")
             .and_then(|m| m.get("annotations"))
             .and_then(Value::as_mapping)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-                    .collect()
-            })
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
         out.push(Entity {
             kind,
@@ -354,11 +342,8 @@ pub async fn import_catalog(db: &Db, yaml: &str) -> Result<ImportSummary> {
             }
             "Group" => {
                 let group = own(EntityKind::Group)?;
-                let parent = e
-                    .parent
-                    .as_deref()
-                    .map(|p| catalog_ref(p, EntityKind::Group, &e.namespace))
-                    .transpose()?;
+                let parent =
+                    e.parent.as_deref().map(|p| catalog_ref(p, EntityKind::Group, &e.namespace)).transpose()?;
                 let children = e
                     .children
                     .iter()
@@ -369,8 +354,7 @@ pub async fn import_catalog(db: &Db, yaml: &str) -> Result<ImportSummary> {
                     .iter()
                     .map(|m| catalog_ref(m, EntityKind::User, &e.namespace))
                     .collect::<Result<Vec<_>>>()?;
-                import_group(&mut tx, &group, e, &annotations, parent.as_ref(), &children, &members)
-                    .await?;
+                import_group(&mut tx, &group, e, &annotations, parent.as_ref(), &children, &members).await?;
                 summary.groups += 1;
             }
             _ => summary.skipped += 1,

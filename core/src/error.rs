@@ -43,12 +43,7 @@ impl Error {
     /// Whether the database is unreachable (rather than the query being wrong): such errors
     /// are answered with 503 so clients retry.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            )
-        )
+        matches!(self, Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
     }
 }
 

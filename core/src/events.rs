@@ -5,7 +5,7 @@
 use herald_model::EntityRef;
 
 use crate::db::{Db, Tx, TxInner};
-use crate::{with_pool, with_tx, Result};
+use crate::{Result, with_pool, with_tx};
 
 /// The PostgreSQL `NOTIFY` channel that tells every instance new events were committed.
 pub const NOTIFY_CHANNEL: &str = "herald_events";
@@ -38,7 +38,13 @@ impl Event {
 /// so they do. On PostgreSQL a sequence hands out ids at insert time, and a transaction that
 /// got a lower id could commit after one with a higher id — a reader would skip it. A
 /// transaction-scoped advisory lock taken before the insert makes id order commit order.
-pub(crate) async fn log_event(tx: &mut Tx, user: Option<&EntityRef>, kind: &str, payload: &str, now: i64) -> Result<()> {
+pub(crate) async fn log_event(
+    tx: &mut Tx,
+    user: Option<&EntityRef>,
+    kind: &str,
+    payload: &str,
+    now: i64,
+) -> Result<()> {
     if let TxInner::Postgres(t) = &mut tx.inner {
         if !tx.logged_event {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;

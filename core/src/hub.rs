@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use herald_model::EntityRef;
 
+use crate::Result;
 use crate::bus::Bus;
 use crate::db::Db;
 use crate::directory;
 use crate::notifications::PublishContext;
 use crate::settings::SettingsPolicy;
-use crate::Result;
 
 /// How people sign in.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@
 
 use crate::db::Db;
 use crate::time::now_ms;
-use crate::{with_pool, Error, Result};
+use crate::{Error, Result, with_pool};
 
 /// How long a key is remembered.
 pub const KEY_LIFETIME_MS: i64 = 24 * 60 * 60 * 1000;
@@ -42,7 +42,8 @@ pub async fn claim(db: &Db, token_id: &str, key: &str, request_hash: &str) -> Re
         .bind(request_hash)
         .bind(now)
         .execute(c)
-        .await.map(|r| r.rows_affected())
+        .await
+        .map(|r| r.rows_affected())
     })?;
     if inserted == 1 {
         return Ok(Claim::Proceed);
@@ -77,7 +78,8 @@ pub async fn finish(db: &Db, token_id: &str, key: &str, status: u16, body: &str)
     .bind(token_id)
     .bind(key)
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -89,6 +91,7 @@ pub async fn release(db: &Db, token_id: &str, key: &str) -> Result<()> {
     .bind(token_id)
     .bind(key)
     .execute(c)
-    .await.map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

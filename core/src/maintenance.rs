@@ -4,7 +4,7 @@
 use crate::db::Db;
 use crate::idempotency::KEY_LIFETIME_MS;
 use crate::time::now_ms;
-use crate::{with_pool, Result};
+use crate::{Result, with_pool};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use pulldown_cmark::{html, Event, Options, Parser};
+use pulldown_cmark::{Event, Options, Parser, html};
 
 /// Renders `markdown` to sanitized HTML.
 pub fn render(markdown: &str) -> String {

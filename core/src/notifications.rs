@@ -8,12 +8,11 @@ use herald_model::{
     EntityRef, Notification, NotificationPayload, NotificationStatus, Recipients, Severity, WEB_CHANNEL,
 };
 
-
 use crate::db::{Db, Tx};
-use crate::settings::{users_enabled, SettingsPolicy};
-use crate::time::{from_ms, now_ms};
 use crate::events::log_event;
-use crate::{directory, with_pool, with_tx, Error, Result};
+use crate::settings::{SettingsPolicy, users_enabled};
+use crate::time::{from_ms, now_ms};
+use crate::{Error, Result, directory, with_pool, with_tx};
 
 /// Limits on payload fields, in bytes.
 pub mod limits {
@@ -145,7 +144,8 @@ pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishR
         }
         Recipients::Entity { entity_ref, exclude_entity_ref } => {
             let include = parse_refs("entityRef", &entity_ref.to_vec())?;
-            let exclude = parse_refs("excludeEntityRef", &exclude_entity_ref.as_ref().map(|e| e.to_vec()).unwrap_or_default())?;
+            let exclude =
+                parse_refs("excludeEntityRef", &exclude_entity_ref.as_ref().map(|e| e.to_vec()).unwrap_or_default())?;
             if include.is_empty() {
                 return Err(Error::Invalid("recipients.entityRef must name at least one user or group".into()));
             }
@@ -170,7 +170,13 @@ pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishR
 
 /// Stores one notification (a user's, or a broadcast when `user` is `None`), replacing an
 /// earlier one with the same scope and origin, and logs its event.
-async fn store_one(tx: &mut Tx, user: Option<&EntityRef>, origin: &str, p: &NotificationPayload, now: i64) -> Result<Notification> {
+async fn store_one(
+    tx: &mut Tx,
+    user: Option<&EntityRef>,
+    origin: &str,
+    p: &NotificationPayload,
+    now: i64,
+) -> Result<Notification> {
     let user_ref = user.map(EntityRef::as_str);
     let metadata = p.metadata.as_ref().map(serde_json::to_string).transpose()?;
     let existing = match &p.scope {
@@ -234,7 +240,8 @@ async fn store_one(tx: &mut Tx, user: Option<&EntityRef>, origin: &str, p: &Noti
             .bind(&p.icon)
             .bind(&metadata)
             .execute(c)
-            .await.map(|r| r.rows_affected()))?;
+            .await
+            .map(|r| r.rows_affected()))?;
             (id, now, None, None)
         }
     };
@@ -546,11 +553,7 @@ pub async fn get(db: &Db, user: &EntityRef, id: &str) -> Result<Notification> {
         limit: 1,
         ..ListQuery::default()
     };
-    list(db, user, &q)
-        .await?
-        .0
-        .pop()
-        .ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
+    list(db, user, &q).await?.0.pop().ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
 }
 
 /// How many of a user's notifications (not archived) are unread and read.
@@ -564,7 +567,8 @@ pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
     let (unread_sql, unread_binds) = count(false);
     let (read_sql, read_binds) = count(true);
     let (unread, read) = with_pool!(db.reader(), |c| {
-        let unread: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds.binds).fetch_one(c).await?;
+        let unread: i64 =
+            bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds.binds).fetch_one(c).await?;
         let read: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&read_sql), &read_binds.binds).fetch_one(c).await?;
         Ok::<_, sqlx::Error>((unread, read))
     })?;
@@ -576,12 +580,8 @@ pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<St
     let mut sql = Sql::default();
     sql.binds.push(Bind::Text(user.as_str().to_string()));
     let (p, b) = halves(&mut sql, filter);
-    let text = format!(
-        "SELECT DISTINCT topic FROM ({p} UNION ALL {b}) AS u WHERE topic IS NOT NULL ORDER BY topic"
-    );
-    Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&text), &sql.binds)
-        .fetch_all(c)
-        .await)?)
+    let text = format!("SELECT DISTINCT topic FROM ({p} UNION ALL {b}) AS u WHERE topic IS NOT NULL ORDER BY topic");
+    Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&text), &sql.binds).fetch_all(c).await)?)
 }
 
 /// A change of state a user asks for; `None` leaves that state as it is.
@@ -631,14 +631,26 @@ async fn set_state(tx: &mut Tx, user: &EntityRef, n: &Notification, column: &str
     let set = if at.is_some() { format!("COALESCE({column}, $1)") } else { "$1".to_string() };
     if n.user.is_some() {
         let sql = format!("UPDATE notifications SET {column} = {set} WHERE id = $2 AND user_ref = $3");
-        with_tx!(tx, |c| sqlx::query(&sql).bind(at).bind(&n.id).bind(user.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
+        with_tx!(tx, |c| sqlx::query(&sql)
+            .bind(at)
+            .bind(&n.id)
+            .bind(user.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     } else {
         let sql = format!(
             "INSERT INTO broadcast_status (notification_id, user_ref, {column}) VALUES ($2, $3, $1)
              ON CONFLICT (notification_id, user_ref) DO UPDATE SET {column} = {}",
             set.replace(column, &format!("broadcast_status.{column}"))
         );
-        with_tx!(tx, |c| sqlx::query(&sql).bind(at).bind(&n.id).bind(user.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
+        with_tx!(tx, |c| sqlx::query(&sql)
+            .bind(at)
+            .bind(&n.id)
+            .bind(user.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }

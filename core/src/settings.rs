@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use herald_model::{ChannelSetting, EntityRef, NotificationSettings, OriginSetting, TopicSetting, WEB_CHANNEL};
 
 use crate::db::Db;
-use crate::{with_pool, with_tx, Error, Result};
+use crate::{Error, Result, with_pool, with_tx};
 
 /// The channels Herald knows and the administrator's default settings.
 #[derive(Clone, Debug)]
@@ -160,7 +160,12 @@ pub async fn get_settings(db: &Db, policy: &SettingsPolicy, user: &EntityRef) ->
 
 /// Stores the entries given and leaves every other entry as it was: posting empty or partial
 /// settings never wipes anything. Unknown channels are refused.
-pub async fn save_settings(db: &Db, policy: &SettingsPolicy, user: &EntityRef, settings: &NotificationSettings) -> Result<()> {
+pub async fn save_settings(
+    db: &Db,
+    policy: &SettingsPolicy,
+    user: &EntityRef,
+    settings: &NotificationSettings,
+) -> Result<()> {
     let mut entries = Vec::new();
     for ch in &settings.channels {
         let Some(channel) = policy.channels.iter().find(|c| c.eq_ignore_ascii_case(&ch.id)) else {
@@ -195,7 +200,8 @@ pub async fn save_settings(db: &Db, policy: &SettingsPolicy, user: &EntityRef, s
         .bind(&topic)
         .bind(enabled)
         .execute(c)
-        .await.map(|r| r.rows_affected()))?;
+        .await
+        .map(|r| r.rows_affected()))?;
     }
     tx.commit().await?;
     Ok(())

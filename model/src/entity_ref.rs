@@ -59,9 +59,7 @@ impl EntityRef {
         };
         let valid = |part: &str| {
             !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'))
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'))
         };
         if !valid(namespace) || !valid(name) {
             return Err(err("namespace and name may only hold letters, digits and - _ . @ +"));

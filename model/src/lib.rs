@@ -12,8 +12,7 @@ mod severity;
 
 pub use entity_ref::{EntityKind, EntityRef, EntityRefError};
 pub use notification::{
-    ListResponse, Notification, NotificationPayload, NotificationStatus, PublishRequest,
-    TopicsResponse, UpdateRequest,
+    ListResponse, Notification, NotificationPayload, NotificationStatus, PublishRequest, TopicsResponse, UpdateRequest,
 };
 pub use recipients::{OneOrMany, Recipients};
 pub use settings::{ChannelSetting, NotificationSettings, OriginSetting, TopicSetting, WEB_CHANNEL};

@@ -66,9 +66,7 @@ impl FromStr for Severity {
             "normal" => Ok(Severity::Normal),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!(
-                "unknown severity '{other}': expected one of critical, high, normal, low"
-            )),
+            other => Err(format!("unknown severity '{other}': expected one of critical, high, normal, low")),
         }
     }
 }

@@ -69,7 +69,9 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a user (or update their profile); with --password-stdin, also set a password.
-    #[command(after_help = "Example:\n  echo 's3cret-pass' | herald user add alice --name 'Alice A.' --email alice@example.com --password-stdin")]
+    #[command(
+        after_help = "Example:\n  echo 's3cret-pass' | herald user add alice --name 'Alice A.' --email alice@example.com --password-stdin"
+    )]
     Add {
         /// User name or ref (alice, user:default/alice).
         user: String,
@@ -97,7 +99,9 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once.
-    #[command(after_help = "Examples:\n  herald token create --service external:ci\n  herald token create --user user:default/alice --label laptop")]
+    #[command(
+        after_help = "Examples:\n  herald token create --service external:ci\n  herald token create --user user:default/alice --label laptop"
+    )]
     Create {
         /// A service token for publishers; the name becomes the notifications' origin.
         #[arg(long, conflicts_with = "user", required_unless_present = "user")]
@@ -163,8 +167,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = startup::open_database(&settings).await?;
             for file in files {
                 let yaml = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                let s = directory::import_catalog(&db, &yaml).await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                println!("{}: {} users, {} groups ({} other entities skipped)", file.display(), s.users, s.groups, s.skipped);
+                let s = directory::import_catalog(&db, &yaml)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                println!(
+                    "{}: {} users, {} groups ({} other entities skipped)",
+                    file.display(),
+                    s.users,
+                    s.groups,
+                    s.skipped
+                );
             }
             Ok(())
         }

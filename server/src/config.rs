@@ -6,8 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use herald_model::{EntityRef, NotificationSettings};
 use serde::{Deserialize, Serialize};
 
@@ -152,8 +152,18 @@ impl Default for AuthSettings {
 
 /// The top-level keys, for picking `HERALD_*` variables that are settings.
 const SETTING_KEYS: &[&str] = &[
-    "listen", "base_url", "database_url", "database_max_connections", "site_root", "log_format",
-    "retention_days", "event_replay_hours", "catalog_paths", "auth", "notifications", "stream",
+    "listen",
+    "base_url",
+    "database_url",
+    "database_max_connections",
+    "site_root",
+    "log_format",
+    "retention_days",
+    "event_replay_hours",
+    "catalog_paths",
+    "auth",
+    "notifications",
+    "stream",
 ];
 
 /// A configuration problem, naming the key.
@@ -240,11 +250,7 @@ impl Settings {
 
     /// `auth.admins`, parsed.
     pub fn admin_users(&self) -> Result<Vec<EntityRef>, ConfigError> {
-        self.auth
-            .admins
-            .iter()
-            .map(|a| a.parse().map_err(|e| ConfigError(format!("auth.admins: {e}"))))
-            .collect()
+        self.auth.admins.iter().map(|a| a.parse().map_err(|e| ConfigError(format!("auth.admins: {e}")))).collect()
     }
 
     /// `auth.admin_group`, parsed.
@@ -301,7 +307,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("herald.toml", "listen = \"127.0.0.1:4000\"\nretention_days = 30\n[auth]\nadmins = [\"user:default/alice\"]\n")?;
+            jail.create_file(
+                "herald.toml",
+                "listen = \"127.0.0.1:4000\"\nretention_days = 30\n[auth]\nadmins = [\"user:default/alice\"]\n",
+            )?;
             jail.set_env("HERALD_RETENTION_DAYS", "7");
             jail.set_env("HERALD_AUTH__SESSION_HOURS", "2");
             let s = Settings::load(None).map_err(|e| e.0)?;
@@ -343,7 +352,16 @@ mod tests {
             Settings::load(Some(&path)).map_err(|e| e.0)?;
             Ok(())
         });
-        for key in SETTING_KEYS.iter().chain(&["password_login", "proxy_header", "trusted_proxies", "admins", "admin_group", "session_hours", "default_settings", "max_per_user"]) {
+        for key in SETTING_KEYS.iter().chain(&[
+            "password_login",
+            "proxy_header",
+            "trusted_proxies",
+            "admins",
+            "admin_group",
+            "session_hours",
+            "default_settings",
+            "max_per_user",
+        ]) {
             assert!(text.contains(key), "herald.example.toml does not mention {key}");
         }
     }

@@ -13,14 +13,14 @@ pub use stream::StreamCounter;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
-use herald_app::{shell, App};
+use herald_app::{App, shell};
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 use utoipa_axum::router::OpenApiRouter;
@@ -79,7 +79,11 @@ pub fn router(state: AppState) -> Router {
                 .on_response(|res: &Response, latency: Duration, span: &Span| {
                     span.record("status", res.status().as_u16());
                     span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-                    tracing::debug!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
+                    tracing::debug!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "response"
+                    );
                 })
                 .on_failure(()),
         )

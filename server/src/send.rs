@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Options of `herald send`.
 #[derive(Debug, Args)]
@@ -121,7 +121,9 @@ fn body(args: &SendArgs) -> Result<Value, Failure> {
     let description = match args.description.as_deref() {
         Some("-") => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::Usage(format!("reading the description from stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::Usage(format!("reading the description from stdin: {e}")))?;
             Some(text)
         }
         other => other.map(str::to_string),
@@ -129,7 +131,10 @@ fn body(args: &SendArgs) -> Result<Value, Failure> {
     let metadata = args
         .metadata
         .as_deref()
-        .map(|m| serde_json::from_str::<Map<String, Value>>(m).map_err(|e| Failure::Usage(format!("--metadata must be a JSON object: {e}"))))
+        .map(|m| {
+            serde_json::from_str::<Map<String, Value>>(m)
+                .map_err(|e| Failure::Usage(format!("--metadata must be a JSON object: {e}")))
+        })
         .transpose()?;
     let mut payload = Map::new();
     payload.insert("title".into(), json!(args.title));

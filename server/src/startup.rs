@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use herald_core::bus::Bus;
 use herald_core::notifications::PublishContext;
 use herald_core::settings::SettingsPolicy;
-use herald_core::bus::Bus;
 use herald_core::{AuthPolicy, Db, Hub, PoolSettings, ProxyAuth};
 use herald_model::WEB_CHANNEL;
 use leptos::config::LeptosOptions;
@@ -150,7 +150,9 @@ async fn maintenance(db: Db, settings: Settings) {
     loop {
         tick.tick().await;
         match herald_core::maintenance::clean_up(&db, settings.retention_days, window_ms).await {
-            Ok(c) if c.notifications > 0 => tracing::info!(deleted = c.notifications, "retention removed old notifications"),
+            Ok(c) if c.notifications > 0 => {
+                tracing::info!(deleted = c.notifications, "retention removed old notifications")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "clean-up failed; retrying in an hour"),
         }

@@ -14,7 +14,10 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
     let hub = hub()?;
     let user = require_user().await?;
     let n = herald_core::notifications::get(&hub.db, &user, &id).await.map_err(fail)?;
-    Ok(InboxItem { description_html: n.payload.description.as_deref().map(herald_core::markdown::render), notification: n })
+    Ok(InboxItem {
+        description_html: n.payload.description.as_deref().map(herald_core::markdown::render),
+        notification: n,
+    })
 }
 
 /// `/notifications/:id`: one notification in full.

@@ -4,7 +4,7 @@
 use herald_model::{Notification, Severity};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,14 @@ impl InboxQuery {
         let mut q = self.clone();
         change(&mut q);
         let mut parts = Vec::new();
-        for (k, v) in [("view", &q.view), ("severity", &q.severity), ("topic", &q.topic), ("since", &q.since), ("q", &q.q), ("sort", &q.sort)] {
+        for (k, v) in [
+            ("view", &q.view),
+            ("severity", &q.severity),
+            ("topic", &q.topic),
+            ("since", &q.since),
+            ("q", &q.q),
+            ("sort", &q.sort),
+        ] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", encode(v)));
             }
@@ -94,7 +101,7 @@ pub struct InboxData {
 #[server(endpoint = "inbox")]
 pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     use crate::server::{fail, hub, require_user};
-    use herald_core::notifications::{list, topics, ListQuery};
+    use herald_core::notifications::{ListQuery, list, topics};
     let hub = hub()?;
     let user = require_user().await?;
     let filter = crate::notification_fns::filter_of(&query);
@@ -104,7 +111,10 @@ pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     let all_topics = topics(&hub.db, &user, &herald_core::notifications::Filter::default()).await.map_err(fail)?;
     let items = notifications
         .into_iter()
-        .map(|n| InboxItem { description_html: n.payload.description.as_deref().map(herald_core::markdown::render), notification: n })
+        .map(|n| InboxItem {
+            description_html: n.payload.description.as_deref().map(herald_core::markdown::render),
+            notification: n,
+        })
         .collect();
     Ok(InboxData { total, items, topics: all_topics })
 }
@@ -121,7 +131,15 @@ pub fn InboxPage() -> impl IntoView {
     // Reload when the URL, the session or the data changes (here or in another tab).
     let page = Resource::new(
         move || {
-            (query.get(), session.version(), set_state.version().get(), mark_all.version().get(), live.arrivals.with(Vec::len), live.last_update.get(), live.resets.get())
+            (
+                query.get(),
+                session.version(),
+                set_state.version().get(),
+                mark_all.version().get(),
+                live.arrivals.with(Vec::len),
+                live.last_update.get(),
+                live.resets.get(),
+            )
         },
         |(q, ..)| inbox_page(q),
     );
@@ -155,10 +173,12 @@ pub fn InboxPage() -> impl IntoView {
 #[component]
 fn Views(query: Memo<InboxQuery>) -> impl IntoView {
     let tab = move |view: &'static str, label: &'static str| {
-        let href = move || query.get().href(|q| {
-            q.view = if view == "all" { String::new() } else { view.to_string() };
-            q.page = 1;
-        });
+        let href = move || {
+            query.get().href(|q| {
+                q.view = if view == "all" { String::new() } else { view.to_string() };
+                q.page = 1;
+            })
+        };
         let current = move || {
             let v = query.get().view;
             (v == view || (view == "all" && v.is_empty())).then_some("page")
@@ -234,7 +254,9 @@ fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) 
         let message = match q.view.as_str() {
             "saved" => "Nothing saved yet — press Save on a notification to keep it here.",
             "done" => "Nothing is done yet. Mark a notification done to file it here.",
-            _ if q != InboxQuery { view: q.view.clone(), page: q.page, per: q.per, ..InboxQuery::default() } => "Nothing matches these filters.",
+            _ if q != InboxQuery { view: q.view.clone(), page: q.page, per: q.per, ..InboxQuery::default() } => {
+                "Nothing matches these filters."
+            }
             _ => "You're all caught up.",
         };
         return view! { <section class="empty-state" data-testid="empty-state"><p>{message}</p></section> }.into_any();
@@ -243,7 +265,13 @@ fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) 
     let last = first + data.items.len() as i64 - 1;
     let prev = (q.page > 1).then(|| q.href(|x| x.page -= 1));
     let next = (last < data.total).then(|| q.href(|x| x.page += 1));
-    let fields = [("view", q.view.clone()), ("severity", q.severity.clone()), ("topic", q.topic.clone()), ("since", q.since.clone()), ("q", q.q.clone())];
+    let fields = [
+        ("view", q.view.clone()),
+        ("severity", q.severity.clone()),
+        ("topic", q.topic.clone()),
+        ("since", q.since.clone()),
+        ("q", q.q.clone()),
+    ];
     view! {
         <div class="list-bar">
             <p class="muted" data-testid="count">{format!("{first}–{last} of {}", data.total)}</p>

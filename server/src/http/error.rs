@@ -1,11 +1,11 @@
 //! The HTTP layer's one error type, answered in Backstage's error shape:
 //! `{error: {name, message}, request: {method, url}, response: {statusCode}}`.
 
+use axum::Json;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// The JSON body of every API error (Backstage's shape), for the API description.
@@ -61,7 +61,9 @@ impl ApiError {
     /// Backstage's error class name for a status.
     fn name(&self) -> &'static str {
         match self.status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => "InputError",
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                "InputError"
+            }
             StatusCode::UNAUTHORIZED => "AuthenticationError",
             StatusCode::FORBIDDEN => "NotAllowedError",
             StatusCode::NOT_FOUND => "NotFoundError",
@@ -122,10 +124,8 @@ fn body(e: &ApiError, method: &str, url: &str) -> serde_json::Value {
 pub async fn error_shape(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     // Inside a nested router the URI is stripped of the mount path; report what was asked.
-    let url = req
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| req.uri().to_string(), |o| o.0.to_string());
+    let url =
+        req.extensions().get::<axum::extract::OriginalUri>().map_or_else(|| req.uri().to_string(), |o| o.0.to_string());
     let response = next.run(req).await;
     if let Some(ErrorMarker(e)) = response.extensions().get::<ErrorMarker>().cloned() {
         let mut fixed = (e.status, Json(body(&e, &method, &url))).into_response();
@@ -137,10 +137,9 @@ pub async fn error_shape(req: Request, next: Next) -> Response {
         return fixed;
     }
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/event-stream"));
+    let is_json = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/event-stream")
+    });
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let message = match status {
             StatusCode::NOT_FOUND => "no such API route".to_string(),

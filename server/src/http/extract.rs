@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
-use herald_core::auth::{authenticate, Caller, Credentials};
+use axum::http::request::Parts;
+use herald_core::auth::{Caller, Credentials, authenticate};
 use herald_model::EntityRef;
 use serde::de::DeserializeOwned;
 
@@ -16,9 +16,9 @@ use crate::startup::AppState;
 async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let creds = Credentials::from_headers(&parts.headers, peer, &state.hub.auth);
-    authenticate(&state.hub, &creds)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid credentials: send a Bearer token or sign in"))
+    authenticate(&state.hub, &creds).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid credentials: send a Bearer token or sign in")
+    })
 }
 
 /// A signed-in user (session, trusted proxy or personal token). Service tokens get 403.
@@ -75,7 +75,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected a JSON body with Content-Type: application/json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected a JSON body with Content-Type: application/json",
+            ));
         }
         let raw = bytes::Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
@@ -119,10 +122,9 @@ impl QueryPairs {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
             .map(|v| {
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| ApiError::bad_request(format!("query parameter '{key}' must be a non-negative integer, not '{v}'")))
+                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::bad_request(format!("query parameter '{key}' must be a non-negative integer, not '{v}'"))
+                })
             })
             .transpose()
     }
@@ -133,7 +135,9 @@ impl QueryPairs {
             .map(|v| match v {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                other => Err(ApiError::bad_request(format!("query parameter '{key}' must be true or false, not '{other}'"))),
+                other => {
+                    Err(ApiError::bad_request(format!("query parameter '{key}' must be true or false, not '{other}'")))
+                }
             })
             .transpose()
     }

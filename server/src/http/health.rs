@@ -1,9 +1,9 @@
 //! Liveness and readiness probes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::startup::AppState;
@@ -25,7 +25,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "the database does not answer" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "the database does not answer" })),
+            )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

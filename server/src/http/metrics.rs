@@ -46,7 +46,8 @@ pub async fn render() -> impl IntoResponse {
 /// Counts every request by route template (never the raw path: ids would explode the label
 /// set) and records its latency.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
     let started = Instant::now();
     let response = next.run(req).await;

@@ -6,14 +6,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use herald_core::idempotency::{self, Claim};
 use herald_core::notifications::{self, Archived, Filter, ListQuery, OrderField, PublishRequest, StateChange};
 use herald_core::{settings, time};
-use herald_model::{ListResponse, Notification, NotificationSettings, NotificationStatus, TopicsResponse, UpdateRequest};
 use herald_model::Severity;
+use herald_model::{
+    ListResponse, Notification, NotificationSettings, NotificationStatus, TopicsResponse, UpdateRequest,
+};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, QueryPairs, ServiceCaller, UserCaller};
@@ -41,10 +43,7 @@ pub const LEGACY_ALIASES: &[(&str, &str)] =
 
 /// The legacy alias routes.
 pub fn legacy_router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list).post(publish))
-        .route("/update", post(update))
-        .route("/{id}", get(get_one))
+    Router::new().route("/", get(list).post(publish)).route("/update", post(update)).route("/{id}", get(get_one))
 }
 
 /// Publish a notification (service tokens only).
@@ -75,7 +74,9 @@ async fn publish(
 ) -> Result<Response, ApiError> {
     let key = headers
         .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_string).map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII")))
+        .map(|v| {
+            v.to_str().map(str::to_string).map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII"))
+        })
         .transpose()?;
     let Some(key) = key else {
         let stored = publish_and_count(&state, &caller.origin, &body.value).await?;
@@ -105,7 +106,11 @@ async fn publish(
     }
 }
 
-async fn publish_and_count(state: &AppState, origin: &str, req: &PublishRequest) -> herald_core::Result<Vec<herald_model::Notification>> {
+async fn publish_and_count(
+    state: &AppState,
+    origin: &str,
+    req: &PublishRequest,
+) -> herald_core::Result<Vec<herald_model::Notification>> {
     let stored = notifications::publish(&state.hub.db, &state.hub.publish, origin, req).await?;
     let broadcast = matches!(req.recipients, herald_model::Recipients::Broadcast);
     super::metrics::published(origin, req.payload.severity.as_str(), broadcast, &stored);
@@ -117,9 +122,11 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
     let created_after = q
         .get("createdAfter")
         .map(|v| {
-            time::parse_instant(v)
-                .map(|t| t.timestamp_millis())
-                .ok_or_else(|| ApiError::bad_request(format!("createdAfter '{v}' is not a date: use ISO 8601, e.g. 2024-05-01T00:00:00Z")))
+            time::parse_instant(v).map(|t| t.timestamp_millis()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "createdAfter '{v}' is not a date: use ISO 8601, e.g. 2024-05-01T00:00:00Z"
+                ))
+            })
         })
         .transpose()?;
     let minimum_severity = q
@@ -158,7 +165,11 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
     ),
     responses((status = 200, body = ListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-async fn list(State(state): State<AppState>, UserCaller(user): UserCaller, q: QueryPairs) -> Result<Json<ListResponse>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    q: QueryPairs,
+) -> Result<Json<ListResponse>, ApiError> {
     let mut order = Vec::new();
     for field in q.all("orderField") {
         order.push(OrderField::parse_param(field)?);
@@ -178,7 +189,11 @@ async fn list(State(state): State<AppState>, UserCaller(user): UserCaller, q: Qu
     params(("id" = String, Path, description = "Notification id")),
     responses((status = 200, body = Notification), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-async fn get_one(State(state): State<AppState>, UserCaller(user): UserCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(notifications::get(&state.hub.db, &user, &id).await?).into_response())
 }
 
@@ -189,7 +204,11 @@ async fn get_one(State(state): State<AppState>, UserCaller(user): UserCaller, Pa
     request_body(content = UpdateRequest, example = json!({"ids": ["0190f0c2-7c1e-7f3a-9a51-3f0b8c2d1e4f"], "read": true})),
     responses((status = 200, body = Vec<Notification>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-async fn update(State(state): State<AppState>, UserCaller(user): UserCaller, body: ApiJson<UpdateRequest>) -> Result<Response, ApiError> {
+async fn update(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    body: ApiJson<UpdateRequest>,
+) -> Result<Response, ApiError> {
     let req = body.value;
     let change = StateChange { read: req.read, saved: req.saved, archived: req.archived };
     Ok(Json(notifications::update(&state.hub.db, &user, &req.ids, change).await?).into_response())
@@ -212,7 +231,11 @@ async fn status(State(state): State<AppState>, UserCaller(user): UserCaller) -> 
     ),
     responses((status = 200, body = TopicsResponse, example = json!({"topics": ["builds", "deploys"]})), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-async fn topics(State(state): State<AppState>, UserCaller(user): UserCaller, q: QueryPairs) -> Result<Json<TopicsResponse>, ApiError> {
+async fn topics(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+    q: QueryPairs,
+) -> Result<Json<TopicsResponse>, ApiError> {
     let topics = notifications::topics(&state.hub.db, &user, &filter(&q)?).await?;
     Ok(Json(TopicsResponse { topics }))
 }
@@ -221,7 +244,10 @@ async fn topics(State(state): State<AppState>, UserCaller(user): UserCaller, q: 
 #[utoipa::path(get, path = "/settings", tag = "settings",
     responses((status = 200, body = NotificationSettings), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-async fn get_settings(State(state): State<AppState>, UserCaller(user): UserCaller) -> Result<Json<NotificationSettings>, ApiError> {
+async fn get_settings(
+    State(state): State<AppState>,
+    UserCaller(user): UserCaller,
+) -> Result<Json<NotificationSettings>, ApiError> {
     Ok(Json(settings::get_settings(&state.hub.db, state.hub.policy(), &user).await?))
 }
 

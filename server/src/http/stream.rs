@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use herald_core::events::{self, Event};
-use herald_core::{notifications, Hub};
+use herald_core::{Hub, notifications};
 use herald_model::EntityRef;
 use tokio::sync::{broadcast, mpsc};
 
@@ -93,7 +93,9 @@ pub async fn stream(
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let last = match headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
-        Some(v) => Some(v.trim().parse::<i64>().map_err(|_| ApiError::bad_request("Last-Event-ID must be an event id"))?),
+        Some(v) => {
+            Some(v.trim().parse::<i64>().map_err(|_| ApiError::bad_request("Last-Event-ID must be an event id"))?)
+        }
         None => q.int("since")?,
     };
     let max = state.stream_limit;
@@ -107,7 +109,8 @@ pub async fn stream(
     let bus = state.hub.bus.subscribe();
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     tokio::spawn(follow(state.hub.clone(), user, last, bus, tx, permit, state.shutting_down.clone()));
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
+    let body =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
     let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"));
     // Proxies such as nginx must not buffer the stream.
     Ok(([("x-accel-buffering", "no"), ("cache-control", "no-cache")], sse).into_response())

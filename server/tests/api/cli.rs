@@ -66,11 +66,18 @@ fn migrate_creates_the_default_sqlite_database() {
 #[test]
 fn users_tokens_and_imports_round_trip() {
     let cli = Cli::new();
-    cli.ok(&["user", "add", "alice", "--name", "Alice A", "--email", "alice@example.com", "--password-stdin"], Some("long-enough-pass\n"));
+    cli.ok(
+        &["user", "add", "alice", "--name", "Alice A", "--email", "alice@example.com", "--password-stdin"],
+        Some("long-enough-pass\n"),
+    );
     let short = cli.run(&["user", "set-password", "alice"], Some("short\n"));
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
-    std::fs::write(cli.dir.join("org.yaml"), "kind: User\nmetadata: {name: bob}\n---\nkind: Group\nmetadata: {name: team}\nspec: {members: [bob]}\n").unwrap();
+    std::fs::write(
+        cli.dir.join("org.yaml"),
+        "kind: User\nmetadata: {name: bob}\n---\nkind: Group\nmetadata: {name: team}\nspec: {members: [bob]}\n",
+    )
+    .unwrap();
     assert!(cli.ok(&["import", "org.yaml"], None).contains("1 users, 1 groups"));
     let users = cli.ok(&["user", "list"], None);
     assert!(users.contains("user:default/alice") && users.contains("Alice A") && users.contains("password"));
@@ -109,7 +116,7 @@ mod send {
     use std::io::Write;
     use std::process::{Command, Output, Stdio};
 
-    use crate::helpers::{spawn_app, Backend};
+    use crate::helpers::{Backend, spawn_app};
 
     fn send(base: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -142,7 +149,23 @@ mod send {
         let base = app.base.clone();
         let (t, b) = (token.clone(), base.clone());
         let ok = tokio::task::spawn_blocking(move || {
-            send(&b, &t, &["--to", "user:default/alice", "--title", "Build passed", "--severity", "low", "--description", "-", "--metadata", r#"{"run": 42}"#], Some("All **green**."))
+            send(
+                &b,
+                &t,
+                &[
+                    "--to",
+                    "user:default/alice",
+                    "--title",
+                    "Build passed",
+                    "--severity",
+                    "low",
+                    "--description",
+                    "-",
+                    "--metadata",
+                    r#"{"run": 42}"#,
+                ],
+                Some("All **green**."),
+            )
         })
         .await
         .unwrap();
@@ -163,7 +186,11 @@ mod send {
         ];
         for (args, tok, expected) in cases {
             let (b, tok, a) = (base.clone(), tok.to_string(), args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-            let out = tokio::task::spawn_blocking(move || send(&b, &tok, &a.iter().map(String::as_str).collect::<Vec<_>>(), None)).await.unwrap();
+            let out = tokio::task::spawn_blocking(move || {
+                send(&b, &tok, &a.iter().map(String::as_str).collect::<Vec<_>>(), None)
+            })
+            .await
+            .unwrap();
             assert_eq!(code(&out), expected, "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
         app.cleanup().await;
@@ -175,10 +202,18 @@ mod send {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let base = format!("http://127.0.0.1:{port}");
         let b = base.clone();
-        let down = tokio::task::spawn_blocking(move || send(&b, "hrld_s_x", &["--to", "user:default/a", "--title", "x", "--attempts", "2"], None)).await.unwrap();
+        let down = tokio::task::spawn_blocking(move || {
+            send(&b, "hrld_s_x", &["--to", "user:default/a", "--title", "x", "--attempts", "2"], None)
+        })
+        .await
+        .unwrap();
         assert_eq!(code(&down), 5);
         assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach"));
-        let optional = tokio::task::spawn_blocking(move || send(&base, "hrld_s_x", &["--to", "user:default/a", "--title", "x", "--attempts", "1", "--optional"], None)).await.unwrap();
+        let optional = tokio::task::spawn_blocking(move || {
+            send(&base, "hrld_s_x", &["--to", "user:default/a", "--title", "x", "--attempts", "1", "--optional"], None)
+        })
+        .await
+        .unwrap();
         assert_eq!(code(&optional), 0);
         assert!(String::from_utf8_lossy(&optional.stderr).contains("warning"));
     }
@@ -190,7 +225,25 @@ mod send {
         let bob = app.user_token("bob").await;
         for _ in 0..2 {
             let (b, t) = (app.base.clone(), token.clone());
-            let out = tokio::task::spawn_blocking(move || send(&b, &t, &["--to", "group:default/platform", "--exclude", "user:default/alice", "--title", "once", "--idempotency-key", "pipeline-7"], None)).await.unwrap();
+            let out = tokio::task::spawn_blocking(move || {
+                send(
+                    &b,
+                    &t,
+                    &[
+                        "--to",
+                        "group:default/platform",
+                        "--exclude",
+                        "user:default/alice",
+                        "--title",
+                        "once",
+                        "--idempotency-key",
+                        "pipeline-7",
+                    ],
+                    None,
+                )
+            })
+            .await
+            .unwrap();
             assert_eq!(code(&out), 0);
         }
         assert_eq!(app.get("/api/notifications/notifications", &bob).await.body["totalCount"], 1);

@@ -15,7 +15,10 @@ both!(notifications_have_backstages_json_shape, |app| async {
     for key in ["id", "user", "created", "origin", "payload", "read", "saved"] {
         assert!(n.get(key).is_some(), "missing {key}: {n}");
     }
-    assert_eq!(n["payload"], json!({"title": "t", "description": "d", "link": "https://x.example/", "severity": "critical", "topic": "tp", "scope": "sc", "icon": "docs", "metadata": {"build": 7}}));
+    assert_eq!(
+        n["payload"],
+        json!({"title": "t", "description": "d", "link": "https://x.example/", "severity": "critical", "topic": "tp", "scope": "sc", "icon": "docs", "metadata": {"build": 7}})
+    );
     let created = n["created"].as_str().unwrap();
     assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
     let list = app.get("/api/notifications/notifications", &alice).await.body;

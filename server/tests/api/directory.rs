@@ -3,7 +3,7 @@ use herald_model::EntityRef;
 use serde_json::json;
 
 use crate::both;
-use crate::helpers::{spawn_app_with, to, Backend};
+use crate::helpers::{Backend, spawn_app_with, to};
 
 fn r(s: &str) -> EntityRef {
     s.parse().unwrap()
@@ -23,7 +23,10 @@ spec: {profile: {displayName: Robert, email: robert@example.com}, memberOf: [fro
     assert_eq!(bobs[0].display_name.as_deref(), Some("Robert"));
     assert!(bobs[0].annotations.contains("slack.com/user-id"));
     // Bob's own memberOf replaced platform with frontend.
-    assert_eq!(groups_of(&app.db, &r("user:default/bob")).await.unwrap(), [r("group:default/engineering"), r("group:default/frontend")]);
+    assert_eq!(
+        groups_of(&app.db, &r("user:default/bob")).await.unwrap(),
+        [r("group:default/engineering"), r("group:default/frontend")]
+    );
     let platform = resolve_recipients(&app.db, &[r("group:default/platform")], &[]).await.unwrap();
     assert_eq!(platform, [r("user:default/alice")]);
     let groups = list_groups(&app.db).await.unwrap();
@@ -31,7 +34,9 @@ spec: {profile: {displayName: Robert, email: robert@example.com}, memberOf: [fro
 });
 
 both!(group_cycles_resolve_without_looping, |app| async {
-    import_catalog(&app.db, "
+    import_catalog(
+        &app.db,
+        "
 kind: Group
 metadata: {name: a}
 spec: {type: team, children: [b], members: [u1]}
@@ -39,7 +44,10 @@ spec: {type: team, children: [b], members: [u1]}
 kind: Group
 metadata: {name: b}
 spec: {type: team, children: [a], members: [u2]}
-").await.unwrap();
+",
+    )
+    .await
+    .unwrap();
     let users = resolve_recipients(&app.db, &[r("group:a")], &[]).await.unwrap();
     assert_eq!(users, [r("user:default/u1"), r("user:default/u2")]);
     let t = app.service_token("external:ci").await;
@@ -48,9 +56,16 @@ spec: {type: team, children: [a], members: [u2]}
 
 both!(bad_catalog_files_are_refused_whole, |app| async {
     let before = herald_core::directory::count_users(&app.db).await.unwrap();
-    let err = import_catalog(&app.db, "kind: User\nmetadata: {name: ok1}\n---\nkind: User\nmetadata: {name: 'bad name'}\n").await.unwrap_err();
+    let err =
+        import_catalog(&app.db, "kind: User\nmetadata: {name: ok1}\n---\nkind: User\nmetadata: {name: 'bad name'}\n")
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("bad name"), "{err}");
-    assert_eq!(herald_core::directory::count_users(&app.db).await.unwrap(), before, "nothing of a failed import is kept");
+    assert_eq!(
+        herald_core::directory::count_users(&app.db).await.unwrap(),
+        before,
+        "nothing of a failed import is kept"
+    );
 });
 
 #[tokio::test]
@@ -73,25 +88,35 @@ both!(retention_deletes_old_notifications_but_keeps_saved_ones, |app| async {
     let alice = app.user_token("alice").await;
     let old = app.publish(&t, to(&["user:default/alice"]), json!({"title": "old"})).await;
     let old_saved = app.publish(&t, to(&["user:default/alice"]), json!({"title": "old but saved"})).await;
-    let old_broadcast = app.publish(&t, json!({"type": "broadcast"}), json!({"title": "old broadcast saved by bob"})).await;
+    let old_broadcast =
+        app.publish(&t, json!({"type": "broadcast"}), json!({"title": "old broadcast saved by bob"})).await;
     app.publish(&t, to(&["user:default/alice"]), json!({"title": "new"})).await;
     let bob = app.user_token("bob").await;
-    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [old_saved[0]["id"]], "saved": true})).await;
-    app.post("/api/notifications/notifications/update", &bob, json!({"ids": [old_broadcast[0]["id"]], "saved": true})).await;
+    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [old_saved[0]["id"]], "saved": true}))
+        .await;
+    app.post("/api/notifications/notifications/update", &bob, json!({"ids": [old_broadcast[0]["id"]], "saved": true}))
+        .await;
     let long_ago = herald_core::time::now_ms() - 400 * 24 * 3_600_000;
     for n in [&old, &old_saved, &old_broadcast] {
-        herald_core::with_pool!(app.db.writer(), |c| sqlx::query("UPDATE notifications SET created = $1 WHERE id = $2")
-            .bind(long_ago)
-            .bind(n[0]["id"].as_str().unwrap())
-            .execute(c)
-            .await
-            .map(|_| ()))
+        herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
+            "UPDATE notifications SET created = $1 WHERE id = $2"
+        )
+        .bind(long_ago)
+        .bind(n[0]["id"].as_str().unwrap())
+        .execute(c)
+        .await
+        .map(|_| ()))
         .unwrap();
     }
     let cleaned = herald_core::maintenance::clean_up(&app.db, 365, 24 * 3_600_000).await.unwrap();
     assert_eq!(cleaned.notifications, 1);
     let list = app.get("/api/notifications/notifications", &alice).await.body;
-    let titles: Vec<&str> = list["notifications"].as_array().unwrap().iter().map(|n| n["payload"]["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> =
+        list["notifications"].as_array().unwrap().iter().map(|n| n["payload"]["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["new", "old broadcast saved by bob", "old but saved"]);
-    assert_eq!(herald_core::maintenance::clean_up(&app.db, 0, 24 * 3_600_000).await.unwrap().notifications, 0, "0 keeps everything");
+    assert_eq!(
+        herald_core::maintenance::clean_up(&app.db, 0, 24 * 3_600_000).await.unwrap().notifications,
+        0,
+        "0 keeps everything"
+    );
 });

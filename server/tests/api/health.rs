@@ -51,21 +51,36 @@ both!(metrics_move_when_notifications_are_published_and_streamed, |app| async {
     let alice = app.user_token("alice").await;
     let mut tab = crate::helpers::SseClient::connect(&app.base, &alice, None, "").await.unwrap();
     tab.next_of("status", std::time::Duration::from_secs(5)).await.unwrap();
-    app.publish(&t, crate::helpers::to(&["group:default/platform"]), serde_json::json!({"title": "m", "severity": "high", "scope": "s1"})).await;
-    app.publish(&t, crate::helpers::to(&["group:default/platform"]), serde_json::json!({"title": "m2", "severity": "high", "scope": "s1"})).await;
+    app.publish(
+        &t,
+        crate::helpers::to(&["group:default/platform"]),
+        serde_json::json!({"title": "m", "severity": "high", "scope": "s1"}),
+    )
+    .await;
+    app.publish(
+        &t,
+        crate::helpers::to(&["group:default/platform"]),
+        serde_json::json!({"title": "m2", "severity": "high", "scope": "s1"}),
+    )
+    .await;
     tab.next_of("notification", std::time::Duration::from_secs(5)).await.unwrap();
     let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     let value = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
-    assert_eq!(value(r#"herald_notifications_published_total{origin="external:metrics",severity="high",recipients="entity"}"#), 2.0, "{text}");
+    assert_eq!(
+        value(r#"herald_notifications_published_total{origin="external:metrics",severity="high",recipients="entity"}"#),
+        2.0,
+        "{text}"
+    );
     assert_eq!(value(r#"herald_notifications_stored_total{origin="external:metrics",severity="high"}"#), 2.0);
     assert_eq!(value(r#"herald_notifications_upserted_total{origin="external:metrics",severity="high"}"#), 2.0);
     assert!(value("herald_sse_streams_open") >= 1.0);
     assert!(value(r#"herald_sse_events_sent_total{kind="notification"}"#) >= 1.0);
-    assert!(value(r#"herald_http_requests_total{method="POST",route="/api/notifications/notifications",status="200"}"#) >= 2.0, "{text}");
+    assert!(
+        value(r#"herald_http_requests_total{method="POST",route="/api/notifications/notifications",status="200"}"#)
+            >= 2.0,
+        "{text}"
+    );
     assert!(text.contains("herald_http_request_duration_seconds_bucket"));
 });

@@ -2,11 +2,11 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use herald_core::auth::{create_personal_token, create_service_token};
+use herald_core::{Db, directory};
+use herald_model::EntityRef;
 use herald_server::config::{Secret, Settings};
 use herald_server::startup::Application;
-use herald_core::auth::{create_personal_token, create_service_token};
-use herald_core::{directory, Db};
-use herald_model::EntityRef;
 use serde_json::Value;
 
 /// Which database a test runs on.
@@ -126,9 +126,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         Backend::Postgres => {
             let name = unique("herald_test");
             let admin = postgres_admin_url();
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests and is not reachable at {admin}: {e}"));
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL is required for these tests and is not reachable at {admin}: {e}")
+            });
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("create test database");
@@ -315,7 +315,11 @@ impl TestApp {
     /// Publishes `payload` to `recipients` with a service token; asserts success.
     pub async fn publish(&self, token: &str, recipients: Value, payload: Value) -> Vec<Value> {
         let r = self
-            .post("/api/notifications/notifications", token, serde_json::json!({ "recipients": recipients, "payload": payload }))
+            .post(
+                "/api/notifications/notifications",
+                token,
+                serde_json::json!({ "recipients": recipients, "payload": payload }),
+            )
             .await;
         assert_eq!(r.status, 200, "publish failed: {:?}", r.body);
         r.body.as_array().cloned().expect("an array of notifications")
@@ -326,7 +330,9 @@ impl TestApp {
         self.db.close().await;
         if let Some(name) = &self.pg_database {
             if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await {
-                let _ = sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                let _ =
+                    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
             }
         }
     }

@@ -1,7 +1,7 @@
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{everyone, to, TestApp};
+use crate::helpers::{TestApp, everyone, to};
 
 const LIST: &str = "/api/notifications/notifications";
 
@@ -12,9 +12,24 @@ fn titles(r: &Value) -> Vec<String> {
 async fn seed(app: &TestApp) -> (String, String) {
     let ci = app.service_token("external:ci").await;
     let pager = app.service_token("external:pager").await;
-    app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Build failed", "severity": "high", "topic": "builds", "description": "cargo TEST step"})).await;
-    app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Deploy done", "severity": "low", "topic": "deploys"})).await;
-    app.publish(&pager, to(&["user:default/alice"]), json!({"title": "Incident opened", "severity": "critical", "topic": "incidents"})).await;
+    app.publish(
+        &ci,
+        to(&["user:default/alice"]),
+        json!({"title": "Build failed", "severity": "high", "topic": "builds", "description": "cargo TEST step"}),
+    )
+    .await;
+    app.publish(
+        &ci,
+        to(&["user:default/alice"]),
+        json!({"title": "Deploy done", "severity": "low", "topic": "deploys"}),
+    )
+    .await;
+    app.publish(
+        &pager,
+        to(&["user:default/alice"]),
+        json!({"title": "Incident opened", "severity": "critical", "topic": "incidents"}),
+    )
+    .await;
     app.publish(&ci, everyone(), json!({"title": "Maintenance", "topic": "announcements"})).await;
     app.publish(&ci, to(&["user:default/bob"]), json!({"title": "Bob only", "topic": "secret-topic"})).await;
     (app.user_token("alice").await, app.user_token("bob").await)
@@ -24,27 +39,56 @@ both!(lists_filter_and_sort_like_backstage, |app| async {
     let (alice, _) = seed(&app).await;
     let all = app.get(LIST, &alice).await.body;
     assert_eq!(all["totalCount"], 4);
-    assert_eq!(titles(&all), ["Maintenance", "Incident opened", "Deploy done", "Build failed"], "newest first by default");
+    assert_eq!(
+        titles(&all),
+        ["Maintenance", "Incident opened", "Deploy done", "Build failed"],
+        "newest first by default"
+    );
 
     let q = |s: &str| format!("{LIST}?{s}");
     assert_eq!(titles(&app.get(&q("minimumSeverity=high"), &alice).await.body), ["Incident opened", "Build failed"]);
     assert_eq!(titles(&app.get(&q("topic=deploys"), &alice).await.body), ["Deploy done"]);
-    assert_eq!(titles(&app.get(&q("search=test"), &alice).await.body), ["Build failed"], "search is case-insensitive over descriptions");
+    assert_eq!(
+        titles(&app.get(&q("search=test"), &alice).await.body),
+        ["Build failed"],
+        "search is case-insensitive over descriptions"
+    );
     assert_eq!(titles(&app.get(&q("search=MAINT"), &alice).await.body), ["Maintenance"]);
-    assert_eq!(titles(&app.get(&q("search=100%25"), &alice).await.body), Vec::<String>::new(), "LIKE wildcards are literal");
+    assert_eq!(
+        titles(&app.get(&q("search=100%25"), &alice).await.body),
+        Vec::<String>::new(),
+        "LIKE wildcards are literal"
+    );
     assert_eq!(titles(&app.get(&q("orderField=severity,desc"), &alice).await.body)[0], "Incident opened");
     assert_eq!(titles(&app.get(&q("orderField=severity,asc"), &alice).await.body)[0], "Deploy done");
-    assert_eq!(titles(&app.get(&q("orderField=title,asc"), &alice).await.body), ["Build failed", "Deploy done", "Incident opened", "Maintenance"]);
+    assert_eq!(
+        titles(&app.get(&q("orderField=title,asc"), &alice).await.body),
+        ["Build failed", "Deploy done", "Incident opened", "Maintenance"]
+    );
     assert_eq!(titles(&app.get(&q("orderField=created,asc"), &alice).await.body)[0], "Build failed");
-    assert_eq!(titles(&app.get(&q("orderField=origin,asc&orderField=title,desc"), &alice).await.body), ["Maintenance", "Deploy done", "Build failed", "Incident opened"]);
+    assert_eq!(
+        titles(&app.get(&q("orderField=origin,asc&orderField=title,desc"), &alice).await.body),
+        ["Maintenance", "Deploy done", "Build failed", "Incident opened"]
+    );
     assert_eq!(app.get(&q("orderField=topic,asc&orderField=updated,desc"), &alice).await.status, 200);
     let page = app.get(&q("limit=2&offset=1"), &alice).await.body;
-    assert_eq!((page["totalCount"].as_i64(), titles(&page)), (Some(4), vec!["Incident opened".to_string(), "Deploy done".to_string()]));
+    assert_eq!(
+        (page["totalCount"].as_i64(), titles(&page)),
+        (Some(4), vec!["Incident opened".to_string(), "Deploy done".to_string()])
+    );
     let future = app.get(&q("createdAfter=2999-01-01T00:00:00.000Z"), &alice).await.body;
     assert_eq!(future["totalCount"], 0);
     assert_eq!(app.get(&q("createdAfter=2000-01-01"), &alice).await.body["totalCount"], 4);
 
-    for bad in ["orderField=password", "orderField=created,sideways", "createdAfter=yesterday", "minimumSeverity=urgent", "read=maybe", "limit=-1", "offset=x"] {
+    for bad in [
+        "orderField=password",
+        "orderField=created,sideways",
+        "createdAfter=yesterday",
+        "minimumSeverity=urgent",
+        "read=maybe",
+        "limit=-1",
+        "offset=x",
+    ] {
         let r = app.get(&q(bad), &alice).await;
         assert_eq!(r.status, 400, "{bad}: {:?}", r.body);
         assert!(!r.message().to_lowercase().contains("sql"), "no SQL leaks: {}", r.message());
@@ -54,10 +98,16 @@ both!(lists_filter_and_sort_like_backstage, |app| async {
 both!(read_saved_and_done_states_filter_and_count, |app| async {
     let (alice, _) = seed(&app).await;
     let all = app.get(LIST, &alice).await.body;
-    let id_of = |t: &str| all["notifications"].as_array().unwrap().iter().find(|n| n["payload"]["title"] == t).unwrap()["id"].as_str().unwrap().to_string();
+    let id_of = |t: &str| {
+        all["notifications"].as_array().unwrap().iter().find(|n| n["payload"]["title"] == t).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (build, maint, deploy) = (id_of("Build failed"), id_of("Maintenance"), id_of("Deploy done"));
 
-    let r = app.post("/api/notifications/notifications/update", &alice, json!({"ids": [build, maint], "read": true})).await;
+    let r =
+        app.post("/api/notifications/notifications/update", &alice, json!({"ids": [build, maint], "read": true})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.as_array().unwrap().len(), 2);
     assert!(r.body.as_array().unwrap().iter().all(|n| n["read"].is_string()));
@@ -67,7 +117,8 @@ both!(read_saved_and_done_states_filter_and_count, |app| async {
 
     app.post("/api/notifications/notifications/update", &alice, json!({"ids": [maint], "saved": true})).await;
     assert_eq!(titles(&app.get(&format!("{LIST}?saved=true"), &alice).await.body), ["Maintenance"]);
-    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [maint], "read": false, "saved": false})).await;
+    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [maint], "read": false, "saved": false}))
+        .await;
     assert_eq!(app.get("/api/notifications/status", &alice).await.body, json!({"unread": 3, "read": 1}));
 
     app.post("/api/notifications/notifications/update", &alice, json!({"ids": [deploy], "archived": true})).await;
@@ -93,15 +144,28 @@ both!(one_user_never_sees_or_changes_another_users_notifications, |app| async {
     let r = app.get(&format!("{LIST}/{bob_only}"), &alice).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.body["error"]["name"], "NotFoundError");
-    let r = app.post("/api/notifications/notifications/update", &alice, json!({"ids": [bob_only], "read": true, "saved": true, "archived": true})).await;
+    let r = app
+        .post(
+            "/api/notifications/notifications/update",
+            &alice,
+            json!({"ids": [bob_only], "read": true, "saved": true, "archived": true}),
+        )
+        .await;
     assert_eq!(r.body, json!([]), "ids alice cannot see are ignored");
     let still = app.get(&format!("{LIST}/{bob_only}"), &bob).await.body;
     assert!(still["read"].is_null() && still["saved"].is_null() && still.get("archived").is_none());
-    assert!(!app.get("/api/notifications/topics", &alice).await.body["topics"].as_array().unwrap().iter().any(|t| t == "secret-topic"));
+    assert!(
+        !app.get("/api/notifications/topics", &alice).await.body["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "secret-topic")
+    );
     assert_eq!(app.get(&format!("{LIST}?search=Bob"), &alice).await.body["totalCount"], 0);
 
     // A broadcast read by alice stays unread for bob.
-    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [maint], "read": true, "saved": true})).await;
+    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [maint], "read": true, "saved": true}))
+        .await;
     let for_bob = app.get(&format!("{LIST}/{maint}"), &bob).await.body;
     assert!(for_bob["read"].is_null() && for_bob["saved"].is_null());
     assert_eq!(app.get("/api/notifications/status", &bob).await.body, json!({"unread": 2, "read": 0}));
@@ -113,7 +177,12 @@ both!(paging_never_repeats_or_skips_ties, |app| async {
     let carol = app.user_token("carol").await;
     // One request to a group stores its rows with the same timestamp: a worst case for paging.
     for i in 0..12 {
-        app.publish(&t, to(&["user:default/carol", "user:default/dave"]), json!({"title": format!("n{i:02}"), "severity": if i % 2 == 0 { "high" } else { "low" }})).await;
+        app.publish(
+            &t,
+            to(&["user:default/carol", "user:default/dave"]),
+            json!({"title": format!("n{i:02}"), "severity": if i % 2 == 0 { "high" } else { "low" }}),
+        )
+        .await;
     }
     app.publish(&t, everyone(), json!({"title": "b"})).await;
     for order in ["", "&orderField=severity,desc", "&orderField=title,asc", "&orderField=created,asc"] {
@@ -121,7 +190,9 @@ both!(paging_never_repeats_or_skips_ties, |app| async {
         for offset in (0..13).step_by(5) {
             let page = app.get(&format!("{LIST}?limit=5&offset={offset}{order}"), &carol).await.body;
             assert_eq!(page["totalCount"], 13);
-            seen.extend(page["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_string()));
+            seen.extend(
+                page["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_string()),
+            );
         }
         let mut unique = seen.clone();
         unique.sort();

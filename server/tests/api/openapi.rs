@@ -6,13 +6,18 @@ use serde_json::Value;
 use crate::both;
 
 both!(the_openapi_document_describes_every_route, |app| async {
-    let doc: Value = app.client.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        app.client.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let paths = doc["paths"].as_object().unwrap();
     let mut operations: Vec<(String, String)> = paths
         .iter()
         .flat_map(|(path, item)| {
-            item.as_object().unwrap().keys().filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str())).map(move |m| (m.clone(), path.clone()))
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
         })
         .collect();
     operations.sort();
@@ -53,7 +58,16 @@ both!(the_openapi_document_describes_every_route, |app| async {
 
     // Schemas and examples are there for clients to use.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["Notification", "NotificationPayload", "PublishRequest", "Recipients", "NotificationSettings", "ListResponse", "ErrorBody", "Severity"] {
+    for name in [
+        "Notification",
+        "NotificationPayload",
+        "PublishRequest",
+        "Recipients",
+        "NotificationSettings",
+        "ListResponse",
+        "ErrorBody",
+        "Severity",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     let publish = &doc["paths"]["/api/notifications/notifications"]["post"];

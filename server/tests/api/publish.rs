@@ -14,18 +14,33 @@ both!(each_invalid_request_gets_a_clear_400, |app| async {
         (json!({"recipients": {"type": "broadcast"}, "payload": {}}), "title"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "  "}}), "title"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "severity": "urgent"}}), "severity"),
-        (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "link": "javascript:alert(1)"}}), "link"),
+        (
+            json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "link": "javascript:alert(1)"}}),
+            "link",
+        ),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "link": "data:text/html,hi"}}), "link"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": long}}), "title"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "topic": long}}), "topic"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "scope": long}}), "scope"),
         (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "icon": long}}), "icon"),
-        (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "description": "d".repeat(10 * 1024 + 1)}}), "description"),
-        (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "metadata": {"k": "m".repeat(16 * 1024)}}}), "metadata"),
-        (json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "metadata": "not an object"}}), "metadata"),
+        (
+            json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "description": "d".repeat(10 * 1024 + 1)}}),
+            "description",
+        ),
+        (
+            json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "metadata": {"k": "m".repeat(16 * 1024)}}}),
+            "metadata",
+        ),
+        (
+            json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "metadata": "not an object"}}),
+            "metadata",
+        ),
         (json!({"recipients": {"type": "entity", "entityRef": []}, "payload": {"title": "x"}}), "entityRef"),
         (json!({"recipients": {"type": "entity", "entityRef": "alice"}, "payload": {"title": "x"}}), "entity ref"),
-        (json!({"recipients": {"type": "entity", "entityRef": "component:default/x"}, "payload": {"title": "x"}}), "kind"),
+        (
+            json!({"recipients": {"type": "entity", "entityRef": "component:default/x"}, "payload": {"title": "x"}}),
+            "kind",
+        ),
         (json!({"recipients": {"type": "team"}, "payload": {"title": "x"}}), "recipients"),
     ];
     for (body, expected) in cases {
@@ -34,11 +49,20 @@ both!(each_invalid_request_gets_a_clear_400, |app| async {
         assert_eq!(r.body["error"]["name"], "InputError");
         assert!(r.message().contains(expected), "message for {body} should mention {expected}: {}", r.message());
     }
-    let r = app.send(app.client.post(format!("{}{PUBLISH}", app.base)).bearer_auth(&t).header("content-type", "application/json").body("{not json")).await;
+    let r = app
+        .send(
+            app.client
+                .post(format!("{}{PUBLISH}", app.base))
+                .bearer_auth(&t)
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
     assert_eq!(r.status, 400);
     let r = app.send(app.client.post(format!("{}{PUBLISH}", app.base)).bearer_auth(&t).body("title=x")).await;
     assert_eq!(r.status, 415);
-    let huge = json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "description": "d".repeat(300 * 1024)}});
+    let huge =
+        json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x", "description": "d".repeat(300 * 1024)}});
     let r = app.post(PUBLISH, &t, huge).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.body["response"]["statusCode"], 413);
@@ -62,7 +86,13 @@ both!(groups_resolve_recursively_with_exclusions_and_no_duplicates, |app| async 
         u.sort();
         u
     };
-    let n = app.publish(&t, to(&["group:default/engineering", "user:default/alice", "User:Default/Dave"]), json!({"title": "all"})).await;
+    let n = app
+        .publish(
+            &t,
+            to(&["group:default/engineering", "user:default/alice", "User:Default/Dave"]),
+            json!({"title": "all"}),
+        )
+        .await;
     assert_eq!(users(&n), ["user:default/alice", "user:default/bob", "user:default/carol", "user:default/dave"]);
     let n = app
         .publish(&t, json!({"type": "entity", "entityRef": "group:engineering", "excludeEntityRef": ["group:default/frontend", "user:default/bob"]}), json!({"title": "some"}))
@@ -71,7 +101,10 @@ both!(groups_resolve_recursively_with_exclusions_and_no_duplicates, |app| async 
     // A user the directory does not know yet still receives, as in Backstage.
     let n = app.publish(&t, to(&["user:default/newcomer"]), json!({"title": "welcome"})).await;
     assert_eq!(users(&n), ["user:default/newcomer"]);
-    let newcomer = herald_core::auth::create_personal_token(&app.db, &"user:default/newcomer".parse().unwrap(), "t").await.unwrap().secret;
+    let newcomer = herald_core::auth::create_personal_token(&app.db, &"user:default/newcomer".parse().unwrap(), "t")
+        .await
+        .unwrap()
+        .secret;
     assert_eq!(app.get("/api/notifications/notifications", &newcomer).await.body["totalCount"], 1);
     assert_eq!(n[0]["origin"], "external:ci");
     assert_eq!(n[0]["payload"]["severity"], "normal");
@@ -82,8 +115,10 @@ both!(a_scope_update_replaces_the_payload_and_makes_it_unread, |app| async {
     let alice = app.user_token("alice").await;
     let first = app.publish(&t, to(&["user:default/alice"]), json!({"title": "Build 1 running", "scope": "build-1", "topic": "builds", "severity": "high", "description": "old"})).await;
     let id = first[0]["id"].as_str().unwrap().to_string();
-    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [id], "read": true, "saved": true})).await;
-    let second = app.publish(&t, to(&["user:default/alice"]), json!({"title": "Build 1 passed", "scope": "build-1"})).await;
+    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [id], "read": true, "saved": true}))
+        .await;
+    let second =
+        app.publish(&t, to(&["user:default/alice"]), json!({"title": "Build 1 passed", "scope": "build-1"})).await;
     assert_eq!(second[0]["id"], id.as_str(), "the scope keeps the id");
     let n = app.get(&format!("/api/notifications/notifications/{id}"), &alice).await.body;
     assert_eq!(n["payload"]["title"], "Build 1 passed");
@@ -119,7 +154,9 @@ both!(idempotency_keys_replay_and_refuse_other_bodies, |app| async {
     let alice = app.user_token("alice").await;
     let body = json!({"recipients": to(&["user:default/alice"]), "payload": {"title": "once"}});
     let send = |b: serde_json::Value, key: &'static str| {
-        app.send(app.client.post(format!("{}{PUBLISH}", app.base)).bearer_auth(&t).header("idempotency-key", key).json(&b))
+        app.send(
+            app.client.post(format!("{}{PUBLISH}", app.base)).bearer_auth(&t).header("idempotency-key", key).json(&b),
+        )
     };
     let a = send(body.clone(), "deploy-42").await;
     let b = send(body.clone(), "deploy-42").await;
@@ -132,7 +169,15 @@ both!(idempotency_keys_replay_and_refuse_other_bodies, |app| async {
     assert!(c.message().contains("deploy-42"));
     // The same key from another token is independent.
     let other = app.service_token("external:ci").await;
-    let d = app.send(app.client.post(format!("{}{PUBLISH}", app.base)).bearer_auth(&other).header("idempotency-key", "deploy-42").json(&body)).await;
+    let d = app
+        .send(
+            app.client
+                .post(format!("{}{PUBLISH}", app.base))
+                .bearer_auth(&other)
+                .header("idempotency-key", "deploy-42")
+                .json(&body),
+        )
+        .await;
     assert_eq!(d.status, 200);
     assert_eq!(app.get("/api/notifications/notifications", &alice).await.body["totalCount"], 2);
 });
@@ -154,7 +199,13 @@ both!(a_disabled_web_channel_means_the_notification_is_not_stored, |app| async {
 both!(legacy_root_routes_publish_and_list, |app| async {
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
-    let r = app.post("/api/notifications", &t, json!({"recipients": to(&["user:default/alice"]), "payload": {"title": "legacy"}})).await;
+    let r = app
+        .post(
+            "/api/notifications",
+            &t,
+            json!({"recipients": to(&["user:default/alice"]), "payload": {"title": "legacy"}}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let id = r.body[0]["id"].as_str().unwrap().to_string();
     assert_eq!(app.get("/api/notifications", &alice).await.body["totalCount"], 1);

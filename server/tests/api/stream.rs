@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both;
-use crate::helpers::{spawn_app, spawn_app_with, spawn_peer, to, everyone, Backend, SseClient};
+use crate::helpers::{Backend, SseClient, everyone, spawn_app, spawn_app_with, spawn_peer, to};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(700);
@@ -25,7 +25,8 @@ both!(each_user_gets_their_own_events_and_broadcasts, |app| async {
     assert_eq!((status.event.as_str(), status.json()), ("status", json!({"unread": 0, "read": 0})));
     c.next_of("status", WAIT).await.unwrap();
 
-    let sent = app.publish(&t, to(&["group:default/platform"]), json!({"title": "platform only", "severity": "high"})).await;
+    let sent =
+        app.publish(&t, to(&["group:default/platform"]), json!({"title": "platform only", "severity": "high"})).await;
     let got = a.next_of("notification", WAIT).await.expect("alice gets the group notification");
     let n = got.json();
     assert_eq!(n["payload"]["title"], "platform only");
@@ -97,7 +98,13 @@ both!(a_position_older_than_the_log_gets_reset, |app| async {
     let first = tab.next(WAIT).await.unwrap();
     assert_eq!(first.event, "reset");
     assert_eq!(tab.next(WAIT).await.unwrap().event, "status");
-    let r = reqwest::Client::new().get(format!("{}/api/notifications/stream", app.base)).bearer_auth(&bob).header("last-event-id", "abc").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/notifications/stream", app.base))
+        .bearer_auth(&bob)
+        .header("last-event-id", "abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 });
 
@@ -137,7 +144,10 @@ both!(a_stuck_client_slows_neither_publishers_nor_other_clients, |app| async {
     // Connects and never reads a byte.
     let mut stuck = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
     stuck
-        .write_all(format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     let mut reader = SseClient::connect(&app.base, &alice, None, "").await.unwrap();
