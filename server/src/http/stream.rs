@@ -105,10 +105,14 @@ pub async fn stream(
             format!("{user} already has {max} open streams; close a tab or retry later"),
         )
     })?;
-    // Subscribe before reading the log: see the module comment.
+    // A first connect starts at the bus's position *before* subscribing, and is replayed from
+    // there like a reconnect: an event broadcast in between is then in the log replay, and
+    // skipped by id when the bus delivers it too. Subscribe before reading the log: see the
+    // module comment.
+    let start = last.unwrap_or_else(|| state.hub.bus.head());
     let bus = state.hub.bus.subscribe();
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-    tokio::spawn(follow(state.hub.clone(), user, last, bus, tx, permit, state.shutting_down.clone()));
+    tokio::spawn(follow(state.hub.clone(), user, start, last.is_none(), bus, tx, permit, state.shutting_down.clone()));
     let body =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
     let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"));
@@ -127,7 +131,8 @@ enum Stop {
 async fn follow(
     hub: Hub,
     user: EntityRef,
-    last: Option<i64>,
+    start: i64,
+    fresh: bool,
     mut bus: broadcast::Receiver<Arc<Event>>,
     tx: mpsc::Sender<SseEvent>,
     _permit: StreamPermit,
@@ -141,19 +146,18 @@ async fn follow(
     if stopping || send(SseEvent::default().retry(RETRY).comment("connected")).await.is_err() {
         return;
     }
-    let mut position = match last {
-        None => hub.bus.head(),
-        Some(after) => match replay(&hub, &user, after, &tx).await {
-            Ok(p) => p,
-            Err(Stop::Gone) => return,
-            Err(Stop::Reset) => {
-                let head = hub.bus.head();
-                if send(reset(head)).await.is_err() {
-                    return;
-                }
-                head
+    let mut position = match replay(&hub, &user, start, &tx).await {
+        Ok(p) => p,
+        Err(Stop::Gone) => return,
+        // A first connect has nothing to catch up on: it simply starts at the head.
+        Err(Stop::Reset) if fresh => hub.bus.head(),
+        Err(Stop::Reset) => {
+            let head = hub.bus.head();
+            if send(reset(head)).await.is_err() {
+                return;
             }
-        },
+            head
+        }
     };
     if send_status(&hub, &user, position, &tx).await.is_err() {
         return;
