@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use herald_model::Severity;
 
 use crate::live::{Live, LiveState, Toast, badge_text};
-use crate::notification_fns::set_state;
+use crate::notification_fns::{SetStateForm, set_state};
 use crate::shell::{MeResource, Session};
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
@@ -210,5 +210,26 @@ pub fn SeverityIcon(severity: Severity) -> impl IntoView {
             <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>
             <span class="visually-hidden">{format!("{severity} severity")}</span>
         </span>
+    }
+}
+
+/// A one-button form that sets one state (`read`, `saved` or `archived`) of one notification:
+/// posts without JavaScript, runs in place with it.
+#[component]
+pub fn StateButton(
+    action: ServerAction<SetStateForm>,
+    id: String,
+    field: &'static str,
+    value: bool,
+    label: &'static str,
+    class: &'static str,
+) -> impl IntoView {
+    view! {
+        <ActionForm action attr:class="inline-form">
+            <input type="hidden" name="id" value=id />
+            <input type="hidden" name="field" value=field />
+            <input type="hidden" name="value" value=value.to_string() />
+            <button type="submit" class=class>{label}</button>
+        </ActionForm>
     }
 }

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::SeverityIcon;
+use crate::components::{SeverityIcon, StateButton};
 use crate::notification_fns::SetStateForm;
 use crate::pages::inbox::InboxItem;
 
@@ -38,15 +38,7 @@ pub fn DetailPage() -> impl IntoView {
                         let severity = n.payload.severity;
                         let id = n.id.clone();
                         let toggle = move |field: &'static str, value: bool, label: &'static str| {
-                            let id = id.clone();
-                            view! {
-                                <ActionForm action=set_state attr:class="inline-form">
-                                    <input type="hidden" name="id" value=id />
-                                    <input type="hidden" name="field" value=field />
-                                    <input type="hidden" name="value" value=value.to_string() />
-                                    <button type="submit" class="button">{label}</button>
-                                </ActionForm>
-                            }
+                            view! { <StateButton action=set_state id=id.clone() field value label class="button" /> }
                         };
                         view! {
                             <Title text=n.payload.title.clone() />

@@ -8,7 +8,7 @@ use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::SeverityIcon;
+use crate::components::{SeverityIcon, StateButton};
 use crate::live::Live;
 use crate::notification_fns::{MarkAllRead, SetStateForm};
 use crate::shell::Session;
@@ -306,15 +306,7 @@ fn Row(item: InboxItem) -> impl IntoView {
     let class = format!("notification sev-{severity}{}", if unread { " unread" } else { "" });
     let row_id = n.id.clone();
     let action = move |field: &'static str, value: bool, label: &'static str| {
-        let id = row_id.clone();
-        view! {
-            <ActionForm action=set_state attr:class="inline-form">
-                <input type="hidden" name="id" value=id />
-                <input type="hidden" name="field" value=field />
-                <input type="hidden" name="value" value=value.to_string() />
-                <button type="submit" class="row-action">{label}</button>
-            </ActionForm>
-        }
+        view! { <StateButton action=set_state id=row_id.clone() field value label class="row-action" /> }
     };
     let detail = format!("/notifications/{}", n.id);
     view! {
