@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod maintenance;
 pub mod markdown;
 pub mod notifications;
+pub mod preferences;
 pub mod settings;
 pub mod time;
 

@@ -194,10 +194,10 @@ async fn store_one(
     let (id, created, updated, saved) = match existing {
         Some((id, created, saved)) => {
             // A scope update replaces the whole payload (fields left out are cleared) and
-            // makes the notification unread and undone again.
+            // makes the notification unread, undone and unsnoozed again.
             with_tx!(tx, |c| {
                 sqlx::query(
-                    "UPDATE notifications SET updated = $1, read = NULL, archived = NULL, title = $2,
+                    "UPDATE notifications SET updated = $1, read = NULL, archived = NULL, snoozed_until = NULL, title = $2,
                          description = $3, link = $4, severity = $5, topic = $6, icon = $7, metadata = $8
                      WHERE id = $9",
                 )
@@ -212,7 +212,7 @@ async fn store_one(
                 .bind(&id)
                 .execute(&mut *c)
                 .await?;
-                sqlx::query("UPDATE broadcast_status SET read = NULL, archived = NULL WHERE notification_id = $1")
+                sqlx::query("UPDATE broadcast_status SET read = NULL, archived = NULL, snoozed_until = NULL WHERE notification_id = $1")
                     .bind(&id)
                     .execute(&mut *c)
                     .await
@@ -253,6 +253,7 @@ async fn store_one(
         read: None,
         saved: saved.filter(|_| user.is_some()).map(from_ms),
         archived: None,
+        snoozed_until: None,
         origin: origin.to_string(),
         payload: p.clone(),
     };
@@ -275,6 +276,18 @@ pub enum Archived {
     Any,
 }
 
+/// Which snoozed notifications a query sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Snoozed {
+    /// Only those not snoozed now (every inbox view).
+    #[default]
+    Hide,
+    /// Only those snoozed now.
+    Only,
+    /// Both (reading one notification by id, changing state).
+    Any,
+}
+
 /// Conditions on a user's notifications.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
@@ -283,6 +296,7 @@ pub struct Filter {
     pub read: Option<bool>,
     pub saved: Option<bool>,
     pub archived: Archived,
+    pub snoozed: Snoozed,
     /// Milliseconds since the epoch.
     pub created_after: Option<i64>,
     pub minimum_severity: Option<Severity>,
@@ -403,6 +417,7 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
         let list: Vec<String> = ids.iter().map(|id| sql.bind(Bind::Text(id.clone()))).collect();
         conds.push(if list.is_empty() { "1 = 0".into() } else { format!("n.id IN ({})", list.join(", ")) });
     }
+    let now = sql.bind(Bind::Int(now_ms()));
     let state = |t: &str| {
         let mut c = Vec::new();
         let is = |v: bool| if v { "IS NOT NULL" } else { "IS NULL" };
@@ -417,6 +432,11 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
             Archived::Only => c.push(format!("{t}.archived IS NOT NULL")),
             Archived::Any => {}
         }
+        match f.snoozed {
+            Snoozed::Hide => c.push(format!("({t}.snoozed_until IS NULL OR {t}.snoozed_until <= {now})")),
+            Snoozed::Only => c.push(format!("{t}.snoozed_until > {now}")),
+            Snoozed::Any => {}
+        }
         c
     };
     let mut personal = vec!["n.user_ref = $1".to_string()];
@@ -427,12 +447,14 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
     broadcast.extend(state("s"));
     (
         format!(
-            "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived
+            "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived,
+                 n.snoozed_until AS snoozed_until
              FROM notifications n WHERE {}",
             personal.join(" AND ")
         ),
         format!(
-            "SELECT {COLUMNS}, s.read AS read, s.saved AS saved, s.archived AS archived
+            "SELECT {COLUMNS}, s.read AS read, s.saved AS saved, s.archived AS archived,
+                 s.snoozed_until AS snoozed_until
              FROM notifications n LEFT JOIN broadcast_status s ON s.notification_id = n.id AND s.user_ref = $1
              WHERE {}",
             broadcast.join(" AND ")
@@ -462,6 +484,7 @@ struct Row {
     read: Option<i64>,
     saved: Option<i64>,
     archived: Option<i64>,
+    snoozed_until: Option<i64>,
     title: String,
     description: Option<String>,
     link: Option<String>,
@@ -482,6 +505,7 @@ impl Row {
             read: self.read.map(from_ms),
             saved: self.saved.map(from_ms),
             archived: self.archived.map(from_ms),
+            snoozed_until: self.snoozed_until.map(from_ms),
             origin: self.origin,
             payload: NotificationPayload {
                 title: self.title,
@@ -549,7 +573,12 @@ pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notif
 /// One notification, if `user` may see it.
 pub async fn get(db: &Db, user: &EntityRef, id: &str) -> Result<Notification> {
     let q = ListQuery {
-        filter: Filter { ids: Some(vec![id.to_string()]), archived: Archived::Any, ..Filter::default() },
+        filter: Filter {
+            ids: Some(vec![id.to_string()]),
+            archived: Archived::Any,
+            snoozed: Snoozed::Any,
+            ..Filter::default()
+        },
         limit: 1,
         ..ListQuery::default()
     };
@@ -590,6 +619,8 @@ pub struct StateChange {
     pub read: Option<bool>,
     pub saved: Option<bool>,
     pub archived: Option<bool>,
+    /// `Some(Some(t))` snoozes until `t` (ms since the epoch), `Some(None)` ends a snooze.
+    pub snoozed_until: Option<Option<i64>>,
 }
 
 /// Applies a state change to those of `ids` that `user` can see, logs one event for the
@@ -600,7 +631,7 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
         return Err(Error::Invalid(format!("at most {} ids per update", limits::IDS)));
     }
     let visible_query = |ids: &[String]| ListQuery {
-        filter: Filter { ids: Some(ids.to_vec()), archived: Archived::Any, ..Filter::default() },
+        filter: Filter { ids: Some(ids.to_vec()), archived: Archived::Any, snoozed: Snoozed::Any, ..Filter::default() },
         limit: limits::PAGE,
         ..ListQuery::default()
     };
@@ -613,22 +644,39 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     for (column, value) in [("read", change.read), ("saved", change.saved), ("archived", change.archived)] {
         let Some(on) = value else { continue };
         for n in &visible {
-            set_state(&mut tx, user, n, column, on.then_some(now)).await?;
+            set_state(&mut tx, user, n, column, on.then_some(now), true).await?;
+        }
+    }
+    if let Some(until) = change.snoozed_until {
+        if until.is_some_and(|t| t <= now) {
+            return Err(Error::Invalid("a snooze must end in the future".into()));
+        }
+        for n in &visible {
+            set_state(&mut tx, user, n, "snoozed_until", until, false).await?;
         }
     }
     let ids: Vec<String> = visible.iter().map(|n| n.id.clone()).collect();
     let event = serde_json::json!({
         "ids": ids, "read": change.read, "saved": change.saved, "archived": change.archived,
+        "snoozed": change.snoozed_until.map(|u| u.is_some()),
     });
     log_event(&mut tx, Some(user), "update", &event.to_string(), now).await?;
     tx.commit().await?;
     Ok(list(db, user, &visible_query(&ids)).await?.0)
 }
 
-/// Sets one state column of one notification for `user`; a set state keeps its first time.
-async fn set_state(tx: &mut Tx, user: &EntityRef, n: &Notification, column: &str, at: Option<i64>) -> Result<()> {
+/// Sets one state column of one notification for `user`. With `keep_first`, a state already
+/// set keeps its first time.
+async fn set_state(
+    tx: &mut Tx,
+    user: &EntityRef,
+    n: &Notification,
+    column: &str,
+    at: Option<i64>,
+    keep_first: bool,
+) -> Result<()> {
     // `column` comes from a fixed list in `update`, never from input.
-    let set = if at.is_some() { format!("COALESCE({column}, $1)") } else { "$1".to_string() };
+    let set = if at.is_some() && keep_first { format!("COALESCE({column}, $1)") } else { "$1".to_string() };
     if n.user.is_some() {
         let sql = format!("UPDATE notifications SET {column} = {set} WHERE id = $2 AND user_ref = $3");
         with_tx!(tx, |c| sqlx::query(&sql)
@@ -672,4 +720,44 @@ pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result
         marked += ids.len();
         update(db, user, &ids, StateChange { read: Some(true), ..StateChange::default() }).await?;
     }
+}
+
+/// Ends every snooze that is due: the notifications return to the inbox unread, and each
+/// user's tabs hear of it. Safe to run on several instances at once: each row is claimed by
+/// exactly one `UPDATE … RETURNING`. Returns how many returned.
+pub async fn wake_snoozed(db: &Db) -> Result<usize> {
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let woken = with_tx!(&mut tx, |c| {
+        let mut rows = sqlx::query_as::<_, (String, String)>(
+            "UPDATE notifications SET snoozed_until = NULL, read = NULL
+             WHERE snoozed_until IS NOT NULL AND snoozed_until <= $1 AND user_ref IS NOT NULL
+             RETURNING id, user_ref",
+        )
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await?;
+        rows.extend(
+            sqlx::query_as::<_, (String, String)>(
+                "UPDATE broadcast_status SET snoozed_until = NULL, read = NULL
+                 WHERE snoozed_until IS NOT NULL AND snoozed_until <= $1
+                 RETURNING notification_id, user_ref",
+            )
+            .bind(now)
+            .fetch_all(&mut *c)
+            .await?,
+        );
+        Ok::<_, sqlx::Error>(rows)
+    })?;
+    let mut by_user: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (id, user) in woken.iter().cloned() {
+        by_user.entry(user).or_default().push(id);
+    }
+    for (user, ids) in by_user {
+        let Ok(user) = user.parse::<EntityRef>() else { continue };
+        let event = serde_json::json!({ "ids": ids, "read": false, "snoozed": false });
+        log_event(&mut tx, Some(&user), "update", &event.to_string(), now).await?;
+    }
+    tx.commit().await?;
+    Ok(woken.len())
 }

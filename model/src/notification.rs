@@ -42,6 +42,9 @@ pub struct Notification {
     /// Herald addition: when the user marked it done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<DateTime<Utc>>,
+    /// Herald addition: the notification is hidden from the inbox until then.
+    #[serde(rename = "snoozedUntil", default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<DateTime<Utc>>,
     pub origin: String,
     pub payload: NotificationPayload,
 }
@@ -82,6 +85,16 @@ pub struct UpdateRequest {
     /// Herald addition: mark done (archive) or bring back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
+    /// Herald addition: snooze until this time (the notifications leave the inbox until
+    /// then and come back unread), or `null` to end a snooze.
+    #[serde(rename = "snoozedUntil", default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub snoozed_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// Tells a field that is present with `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A publish request: who the notification is for and what it says.

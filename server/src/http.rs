@@ -5,6 +5,7 @@ mod extract;
 mod health;
 pub mod metrics;
 mod notifications;
+mod open;
 mod openapi;
 mod stream;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operations)
         .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .nest("/api/notifications", api)
+        .route("/open/{id}", get(open::open))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -129,6 +129,7 @@ impl Application {
     /// Serves until `shutdown` completes, with the background jobs alongside.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
+        let waker = tokio::spawn(wake_snoozed(self.state.hub.db.clone()));
         let router = crate::http::router(self.state);
         let stop_streams = self.shutdown;
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -138,6 +139,7 @@ impl Application {
             })
             .await;
         maintenance.abort();
+        waker.abort();
         served?;
         Ok(())
     }
@@ -155,6 +157,20 @@ async fn maintenance(db: Db, settings: Settings) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "clean-up failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Returns snoozed notifications to the inbox when their time comes, within a few seconds.
+async fn wake_snoozed(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match herald_core::notifications::wake_snoozed(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(returned = n, "snoozed notifications returned"),
+            Err(e) => tracing::warn!(error = %e, "returning snoozed notifications failed; retrying"),
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_core::idempotency::{self, Claim};
-use herald_core::notifications::{self, Archived, Filter, ListQuery, OrderField, PublishRequest, StateChange};
+use herald_core::notifications::{self, Archived, Filter, ListQuery, OrderField, PublishRequest, Snoozed, StateChange};
 use herald_core::{settings, time};
 use herald_model::Severity;
 use herald_model::{
@@ -137,11 +137,16 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
         None | Some(false) => Archived::Exclude,
         Some(true) => Archived::Only,
     };
+    let snoozed = match q.bool("snoozed")? {
+        None | Some(false) => Snoozed::Hide,
+        Some(true) => Snoozed::Only,
+    };
     Ok(Filter {
         search: q.get("search").map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
         read: q.bool("read")?,
         saved: q.bool("saved")?,
         archived,
+        snoozed,
         created_after,
         minimum_severity,
         topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_string),
@@ -159,6 +164,7 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
         ("read" = Option<bool>, Query, description = "Only read (true) or unread (false)"),
         ("saved" = Option<bool>, Query, description = "Only saved (true) or not saved (false)"),
         ("archived" = Option<bool>, Query, description = "Herald: only done (true); done ones are hidden otherwise"),
+        ("snoozed" = Option<bool>, Query, description = "Herald: only snoozed (true); snoozed ones are hidden until their time otherwise"),
         ("createdAfter" = Option<String>, Query, description = "ISO 8601 date or date-time", example = "2024-05-01T00:00:00Z"),
         ("minimumSeverity" = Option<Severity>, Query, description = "This severity or a more urgent one"),
         ("topic" = Option<String>, Query, description = "Only this topic"),
@@ -197,7 +203,7 @@ async fn get_one(
     Ok(Json(notifications::get(&state.hub.db, &user, &id).await?).into_response())
 }
 
-/// Mark notifications read or unread, saved or not, done (archived) or not.
+/// Mark notifications read or unread, saved or not, done (archived) or not, snoozed or not.
 ///
 /// Ids the caller cannot see are ignored. Returns the notifications as they are now.
 #[utoipa::path(post, path = "/notifications/update", tag = "inbox",
@@ -210,7 +216,12 @@ async fn update(
     body: ApiJson<UpdateRequest>,
 ) -> Result<Response, ApiError> {
     let req = body.value;
-    let change = StateChange { read: req.read, saved: req.saved, archived: req.archived };
+    let change = StateChange {
+        read: req.read,
+        saved: req.saved,
+        archived: req.archived,
+        snoozed_until: req.snoozed_until.map(|until| until.map(|t| t.timestamp_millis())),
+    };
     Ok(Json(notifications::update(&state.hub.db, &user, &req.ids, change).await?).into_response())
 }
 
@@ -226,7 +237,7 @@ async fn status(State(state): State<AppState>, UserCaller(user): UserCaller) -> 
 #[utoipa::path(get, path = "/topics", tag = "inbox",
     params(
         ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
-        ("read" = Option<bool>, Query), ("saved" = Option<bool>, Query), ("archived" = Option<bool>, Query),
+        ("read" = Option<bool>, Query), ("saved" = Option<bool>, Query), ("archived" = Option<bool>, Query), ("snoozed" = Option<bool>, Query),
         ("createdAfter" = Option<String>, Query), ("minimumSeverity" = Option<Severity>, Query),
     ),
     responses((status = 200, body = TopicsResponse, example = json!({"topics": ["builds", "deploys"]})), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),

@@ -200,3 +200,110 @@ both!(paging_never_repeats_or_skips_ties, |app| async {
         assert_eq!((seen.len(), unique.len()), (13, 13), "order {order:?}");
     }
 });
+
+both!(snoozed_notifications_leave_the_inbox_and_return_unread, |app| async {
+    let (alice, bob) = seed(&app).await;
+    let all = app.get(LIST, &alice).await.body;
+    let id_of = |t: &str| {
+        all["notifications"].as_array().unwrap().iter().find(|n| n["payload"]["title"] == t).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (build, maint) = (id_of("Build failed"), id_of("Maintenance"));
+    const UPDATE: &str = "/api/notifications/notifications/update";
+    app.post(UPDATE, &alice, json!({"ids": [build, maint], "read": true})).await;
+
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let r = app.post(UPDATE, &alice, json!({"ids": [build], "snoozedUntil": past})).await;
+    assert_eq!(r.status, 400, "a snooze must end in the future: {}", r.body);
+    let r = app.post(UPDATE, &alice, json!({"ids": [build], "snoozedUntil": "tomorrow"})).await;
+    assert_eq!(r.status, 400, "not a time: {}", r.body);
+
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let r = app.post(UPDATE, &alice, json!({"ids": [build, maint], "snoozedUntil": soon})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.as_array().unwrap().iter().all(|n| n["snoozedUntil"].is_string()));
+    assert_eq!(
+        titles(&app.get(LIST, &alice).await.body),
+        ["Incident opened", "Deploy done"],
+        "snoozed rows leave the list"
+    );
+    assert_eq!(app.get("/api/notifications/status", &alice).await.body, json!({"unread": 2, "read": 0}));
+    assert!(
+        app.get(&format!("{LIST}/{build}"), &alice).await.body["snoozedUntil"].is_string(),
+        "a snoozed notification is still there by id"
+    );
+    assert_eq!(
+        titles(&app.get(LIST, &bob).await.body),
+        ["Bob only", "Maintenance"],
+        "snoozing a broadcast is personal"
+    );
+
+    // Nothing returns early...
+    assert_eq!(herald_core::notifications::wake_snoozed(&app.db).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    // ...and once due they are back (even before the waker runs) and then unread again.
+    assert_eq!(app.get(LIST, &alice).await.body["totalCount"], 4);
+    let mut stream = crate::helpers::SseClient::connect(&app.base, &alice, None, "").await.unwrap();
+    assert_eq!(herald_core::notifications::wake_snoozed(&app.db).await.unwrap(), 2);
+    assert_eq!(herald_core::notifications::wake_snoozed(&app.db).await.unwrap(), 0, "each returns once");
+    let update = stream.next_of("update", std::time::Duration::from_secs(5)).await.expect("the tabs hear of it");
+    assert_eq!(update.json()["read"], false);
+    let back = app.get(LIST, &alice).await.body;
+    assert_eq!(back["totalCount"], 4);
+    assert!(
+        back["notifications"].as_array().unwrap().iter().all(|n| n["read"].is_null() && n["snoozedUntil"].is_null())
+    );
+    assert_eq!(app.get("/api/notifications/status", &alice).await.body, json!({"unread": 4, "read": 0}));
+
+    // A snooze can be ended by hand.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    app.post(UPDATE, &alice, json!({"ids": [build], "snoozedUntil": later})).await;
+    assert_eq!(app.get(LIST, &alice).await.body["totalCount"], 3);
+    app.post(UPDATE, &alice, json!({"ids": [build], "snoozedUntil": null})).await;
+    assert_eq!(app.get(LIST, &alice).await.body["totalCount"], 4);
+});
+
+both!(opening_a_link_marks_read_unless_the_user_said_not_to, |app| async {
+    let ci = app.service_token("external:ci").await;
+    let with_link = app
+        .publish(&ci, to(&["user:default/alice"]), json!({"title": "Has a link", "link": "https://ci.example/runs/1"}))
+        .await;
+    let without = app.publish(&ci, to(&["user:default/alice"]), json!({"title": "No link"})).await;
+    let (id, plain) = (with_link[0]["id"].as_str().unwrap(), without[0]["id"].as_str().unwrap());
+    let alice = app.user_token("alice").await;
+    let bob = app.user_token("bob").await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let open = |id: &str, token: Option<&str>| {
+        let mut req = no_redirects.get(format!("{}/open/{id}", app.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_string();
+
+    let r = open(id, None).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("/signin?next=/open/{id}"), "a visitor signs in first");
+    let r = open(id, Some(&bob)).await.unwrap();
+    assert_eq!(location(&r), format!("/notifications/{id}"), "not Bob's: the detail page says not found");
+    assert!(app.get(&format!("{LIST}/{id}"), &alice).await.body["read"].is_null(), "Bob changed nothing");
+
+    let r = open(id, Some(&alice)).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://ci.example/runs/1");
+    assert!(app.get(&format!("{LIST}/{id}"), &alice).await.body["read"].is_string(), "opening marked it read");
+    let r = open(plain, Some(&alice)).await.unwrap();
+    assert_eq!(location(&r), format!("/notifications/{plain}"), "no link: the detail page");
+
+    let user = herald_model::EntityRef::parse_with_default("alice", Some(herald_model::EntityKind::User)).unwrap();
+    let prefs = herald_core::preferences::Preferences { mark_read_on_open: false };
+    herald_core::preferences::save(&app.db, &user, &prefs).await.unwrap();
+    assert_eq!(herald_core::preferences::get(&app.db, &user).await.unwrap(), prefs);
+    app.post("/api/notifications/notifications/update", &alice, json!({"ids": [id], "read": false})).await;
+    let r = open(id, Some(&alice)).await.unwrap();
+    assert_eq!(location(&r), "https://ci.example/runs/1");
+    assert!(app.get(&format!("{LIST}/{id}"), &alice).await.body["read"].is_null(), "the preference is honoured");
+});
