@@ -223,13 +223,18 @@ pub fn StateButton(
     value: bool,
     label: &'static str,
     class: &'static str,
+    /// The key that presses this button in the inbox (see `pages::inbox::keyboard`).
+    #[prop(optional)]
+    shortcut: &'static str,
 ) -> impl IntoView {
     view! {
         <ActionForm action attr:class="inline-form">
             <input type="hidden" name="id" value=id />
             <input type="hidden" name="field" value=field />
             <input type="hidden" name="value" value=value.to_string() />
-            <button type="submit" class=class>{label}</button>
+            <button type="submit" class=class data-shortcut=(!shortcut.is_empty()).then_some(shortcut)>
+                {label}
+            </button>
         </ActionForm>
     }
 }

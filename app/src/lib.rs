@@ -2,6 +2,7 @@
 //! they call. Compiled twice: with `ssr` into the server (rendering and server functions) and
 //! with `hydrate` into the browser bundle.
 
+mod clock;
 mod components;
 pub mod live;
 mod notification_fns;

@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
     provide_context(Session { sign_in, sign_out });
     let live = Live::new();
     provide_context(live);
+    crate::clock::Clock::provide();
 
     // The live stream: opened once signed in, closed on sign-out (browser only).
     #[cfg(feature = "hydrate")]

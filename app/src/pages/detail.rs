@@ -54,7 +54,9 @@ pub fn DetailPage() -> impl IntoView {
                                 </p>
                                 {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                                 <div class="detail-actions">
-                                    {n.payload.link.clone().map(|l| view! { <a class="button primary" href=l>"Open link"</a> })}
+                                    {n.payload.link.clone().map(|l| view! {
+                                        <a class="button primary" href=format!("/open/{}", n.id) rel="external" title=l>"Open link"</a>
+                                    })}
                                     {if n.read.is_none() { toggle("read", true, "Mark as read") } else { toggle("read", false, "Mark as unread") }}
                                     {if n.saved.is_none() { toggle("saved", true, "Save") } else { toggle("saved", false, "Unsave") }}
                                     {if n.archived.is_none() { toggle("archived", true, "Done") } else { toggle("archived", false, "Undo done") }}

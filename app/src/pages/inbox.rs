@@ -1,22 +1,29 @@
 //! The inbox: views, filters, sorting and paging held in the URL; per-row actions as forms
 //! that work without JavaScript and in place with it.
 
+mod bulk;
+mod bursts;
+pub mod keyboard;
+mod row;
+
+use std::collections::BTreeSet;
+
 use herald_model::{Notification, Severity};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{SeverityIcon, StateButton};
 use crate::live::Live;
-use crate::notification_fns::{MarkAllRead, SetStateForm};
+use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
 use crate::shell::Session;
+use row::{Row, RowContext};
 
 /// The inbox's state, as it appears in the URL.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxQuery {
-    /// unread, all (default), saved or done.
+    /// unread, all (default), saved, done or snoozed.
     pub view: String,
     /// Minimum severity, or empty.
     pub severity: String,
@@ -95,6 +102,8 @@ pub struct InboxData {
     pub total: i64,
     pub items: Vec<InboxItem>,
     pub topics: Vec<String>,
+    /// When the server read the page, in milliseconds since the epoch.
+    pub rendered_at: i64,
 }
 
 /// Loads a page of the signed-in user's inbox.
@@ -116,7 +125,7 @@ pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
             notification: n,
         })
         .collect();
-    Ok(InboxData { total, items, topics: all_topics })
+    Ok(InboxData { total, items, topics: all_topics, rendered_at: herald_core::time::now_ms() })
 }
 
 /// The inbox.
@@ -125,7 +134,13 @@ pub fn InboxPage() -> impl IntoView {
     let session = expect_context::<Session>();
     let live = expect_context::<Live>();
     let set_state = ServerAction::<SetStateForm>::new();
+    let snooze = ServerAction::<SnoozeForm>::new();
+    let bulk = ServerAction::<BulkForm>::new();
     let mark_all = ServerAction::<MarkAllRead>::new();
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    let help = RwSignal::new(false);
+    let current = RwSignal::new(None::<String>);
+    keyboard::install(help, current);
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| InboxQuery::from_map(|k| p.get(k))));
     // Reload when the URL, the session or the data changes (here or in another tab).
@@ -135,6 +150,8 @@ pub fn InboxPage() -> impl IntoView {
                 query.get(),
                 session.version(),
                 set_state.version().get(),
+                snooze.version().get(),
+                bulk.version().get(),
                 mark_all.version().get(),
                 live.arrivals.with(Vec::len),
                 live.last_update.get(),
@@ -143,22 +160,26 @@ pub fn InboxPage() -> impl IntoView {
         },
         |(q, ..)| inbox_page(q),
     );
-    provide_context(set_state);
     view! {
         <Title text="Inbox" />
         <div class="inbox-head">
             <h1 class="page-title">"Inbox"</h1>
             <Views query />
+            <button type="button" class="link-button shortcuts-button" on:click=move |_| help.set(true)>
+                "Shortcuts " <kbd>"?"</kbd>
+            </button>
         </div>
+        <keyboard::ShortcutHelp open=help />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(data) => {
                         let q = query.get_untracked();
                         let topics = data.topics.clone();
+                        provide_context(RowContext { set_state, snooze, selected, current, rendered_at: data.rendered_at });
                         view! {
                             <Filters query topics />
-                            <Results data q mark_all />
+                            <Results data q mark_all bulk selected />
                         }
                         .into_any()
                     }
@@ -191,6 +212,7 @@ fn Views(query: Memo<InboxQuery>) -> impl IntoView {
             {tab("all", "All")}
             {tab("saved", "Saved")}
             {tab("done", "Done")}
+            {tab("snoozed", "Snoozed")}
         </nav>
     }
 }
@@ -247,13 +269,20 @@ fn Filters(query: Memo<InboxQuery>, topics: Vec<String>) -> impl IntoView {
     }
 }
 
-/// The list with its count, paging and "Mark all read".
+/// The list with its count, paging, bulk bar and "Mark all read".
 #[component]
-fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) -> impl IntoView {
+fn Results(
+    data: InboxData,
+    q: InboxQuery,
+    mark_all: ServerAction<MarkAllRead>,
+    bulk: ServerAction<BulkForm>,
+    selected: RwSignal<BTreeSet<String>>,
+) -> impl IntoView {
     if data.items.is_empty() {
         let message = match q.view.as_str() {
-            "saved" => "Nothing saved yet — press Save on a notification to keep it here.",
-            "done" => "Nothing is done yet. Mark a notification done to file it here.",
+            "saved" => "Nothing saved yet — press s on a notification to keep it here.",
+            "done" => "Nothing is done yet. Press e on a notification to file it here.",
+            "snoozed" => "Nothing is snoozed. Snooze a notification to have it come back later.",
             _ if q != InboxQuery { view: q.view.clone(), page: q.page, per: q.per, ..InboxQuery::default() } => {
                 "Nothing matches these filters."
             }
@@ -272,8 +301,16 @@ fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) 
         ("since", q.since.clone()),
         ("q", q.q.clone()),
     ];
+    let page_ids: Vec<String> = data.items.iter().map(|i| i.notification.id.clone()).collect();
+    // Bursts only make sense while the list is in time order.
+    let groups = if matches!(q.sort.as_str(), "" | "oldest") {
+        bursts::group(data.items)
+    } else {
+        data.items.into_iter().map(|i| vec![i]).collect()
+    };
     view! {
         <div class="list-bar">
+            <bulk::BulkBar action=bulk selected page_ids />
             <p class="muted" data-testid="count">{format!("{first}–{last} of {}", data.total)}</p>
             <ActionForm action=mark_all attr:class="inline-form">
                 {fields.into_iter().map(|(k, v)| view! { <input type="hidden" name=format!("query[{k}]") value=v /> }).collect_view()}
@@ -284,7 +321,7 @@ fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) 
             </ActionForm>
         </div>
         <ul class="notification-list" data-testid="notification-list">
-            {data.items.into_iter().map(|item| view! { <Row item /> }).collect_view()}
+            {groups.into_iter().map(|group| view! { <Burst group /> }).collect_view()}
         </ul>
         <nav class="pager" aria-label="Pages">
             {prev.map(|href| view! { <a href=href rel="prev">"← Newer"</a> })}
@@ -294,45 +331,28 @@ fn Results(data: InboxData, q: InboxQuery, mark_all: ServerAction<MarkAllRead>) 
     .into_any()
 }
 
-/// One notification with its actions.
+/// One notification, or a burst: its newest notification and "+N more" that expands (a
+/// `<details>`, so it works without JavaScript).
 #[component]
-fn Row(item: InboxItem) -> impl IntoView {
-    let set_state = expect_context::<ServerAction<SetStateForm>>();
-    let n = item.notification;
-    let unread = n.read.is_none();
-    let saved = n.saved.is_some();
-    let done = n.archived.is_some();
-    let severity = n.payload.severity;
-    let class = format!("notification sev-{severity}{}", if unread { " unread" } else { "" });
-    let row_id = n.id.clone();
-    let action = move |field: &'static str, value: bool, label: &'static str| {
-        view! { <StateButton action=set_state id=row_id.clone() field value label class="row-action" /> }
-    };
-    let detail = format!("/notifications/{}", n.id);
+fn Burst(group: Vec<InboxItem>) -> impl IntoView {
+    let mut items = group.into_iter();
+    let Some(head) = items.next() else { return ().into_any() };
+    let rest: Vec<InboxItem> = items.collect();
+    if rest.is_empty() {
+        return view! { <Row item=head /> }.into_any();
+    }
+    let what = head.notification.payload.topic.clone().or_else(|| head.notification.payload.scope.clone());
+    let summary = format!("+{} more from {} · {}", rest.len(), head.notification.origin, what.unwrap_or_default());
     view! {
-        <li class=class data-testid="notification" data-id=n.id.clone()>
-            <SeverityIcon severity />
-            <div class="notification-main">
-                {match n.payload.link.clone() {
-                    Some(link) => view! { <a class="title" href=link>{n.payload.title.clone()}</a> }.into_any(),
-                    None => view! { <A href=detail.clone() attr:class="title">{n.payload.title.clone()}</A> }.into_any(),
-                }}
-                {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
-                <span class="meta">
-                    <span class="origin">{n.origin.clone()}</span>
-                    {n.payload.topic.clone().map(|t| view! { <span class="chip">{t}</span> })}
-                    <A href=detail>
-                        <time datetime=n.created.to_rfc3339() title=n.created.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
-                            {n.created.format("%b %e, %H:%M").to_string()}
-                        </time>
-                    </A>
-                </span>
-            </div>
-            <div class="row-actions">
-                {if unread { action("read", true, "Mark as read") } else { action("read", false, "Mark as unread") }}
-                {if saved { action("saved", false, "Unsave") } else { action("saved", true, "Save") }}
-                {if done { action("archived", false, "Undo done") } else { action("archived", true, "Done") }}
-            </div>
+        <Row item=head />
+        <li class="burst">
+            <details data-testid="burst">
+                <summary>{summary}</summary>
+                <ul class="notification-list nested">
+                    {rest.into_iter().map(|item| view! { <Row item /> }).collect_view()}
+                </ul>
+            </details>
         </li>
     }
+    .into_any()
 }

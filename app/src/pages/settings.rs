@@ -1,14 +1,337 @@
+//! Personal settings: what reaches the user on which channel, preferences, and personal
+//! access tokens.
+
+use herald_model::NotificationSettings;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::RelativeTime;
+
+/// A personal access token as the settings page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Everything the settings page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub settings: NotificationSettings,
+    pub mark_read_on_open: bool,
+    pub tokens: Vec<TokenView>,
+    /// When the server read the data, in milliseconds since the epoch.
+    pub rendered_at: i64,
+}
+
+/// Loads the signed-in user's settings.
+#[server(endpoint = "settings")]
+pub async fn settings_data() -> Result<SettingsView, ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    use herald_core::auth::{TokenKind, list_tokens};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let settings = herald_core::settings::get_settings(&hub.db, hub.policy(), &user).await.map_err(fail)?;
+    let prefs = herald_core::preferences::get(&hub.db, &user).await.map_err(fail)?;
+    let tokens = list_tokens(&hub.db, TokenKind::Personal, Some(&user))
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .map(|t| TokenView { id: t.id, name: t.name, created_at: t.created_at, last_used_at: t.last_used_at })
+        .collect();
+    Ok(SettingsView {
+        settings,
+        mark_read_on_open: prefs.mark_read_on_open,
+        tokens,
+        rendered_at: herald_core::time::now_ms(),
+    })
+}
+
+/// Turns one cell of the matrix on or off: a channel for an origin, or for one of its topics
+/// (`topic` empty for the origin as a whole). Saved with the API's settings semantics.
+#[server(endpoint = "settings/channel")]
+pub async fn set_channel_setting(
+    channel: String,
+    origin: String,
+    topic: String,
+    enabled: String,
+) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    use herald_model::{ChannelSetting, OriginSetting, TopicSetting};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let on = enabled == "true";
+    let origin = if topic.is_empty() {
+        OriginSetting { id: origin, enabled: on, topics: None }
+    } else {
+        // Only the topic's entry is written: the origin's own state is left as it is.
+        let current = herald_core::settings::get_settings(&hub.db, hub.policy(), &user).await.map_err(fail)?;
+        let origin_on = current
+            .channels
+            .iter()
+            .find(|c| c.id == channel)
+            .and_then(|c| c.origins.iter().find(|o| o.id == origin))
+            .map_or(true, |o| o.enabled);
+        OriginSetting { id: origin, enabled: origin_on, topics: Some(vec![TopicSetting { id: topic, enabled: on }]) }
+    };
+    let settings =
+        NotificationSettings { channels: vec![ChannelSetting { id: channel, enabled: None, origins: vec![origin] }] };
+    herald_core::settings::save_settings(&hub.db, hub.policy(), &user, &settings).await.map_err(fail)
+}
+
+/// Sets whether opening a notification's link marks it read.
+#[server(endpoint = "settings/mark-read-on-open")]
+pub async fn set_mark_read_on_open(enabled: String) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let mut prefs = herald_core::preferences::get(&hub.db, &user).await.map_err(fail)?;
+    prefs.mark_read_on_open = enabled == "true";
+    herald_core::preferences::save(&hub.db, &user, &prefs).await.map_err(fail)
+}
+
+/// A new personal access token; the secret is shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub name: String,
+    pub secret: String,
+}
+
+/// Creates a personal access token for the signed-in user.
+#[server(endpoint = "settings/tokens/create")]
+pub async fn create_personal_token(name: String) -> Result<CreatedToken, ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let name = name.trim().to_string();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ServerFnError::new("Give the token a name of 1 to 100 characters, e.g. “laptop CLI”."));
+    }
+    let token = herald_core::auth::create_personal_token(&hub.db, &user, &name).await.map_err(fail)?;
+    Ok(CreatedToken { name, secret: token.secret })
+}
+
+/// Revokes one of the signed-in user's personal access tokens.
+#[server(endpoint = "settings/tokens/revoke")]
+pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    herald_core::auth::revoke_token(&hub.db, &id, Some(&user)).await.map_err(fail)
+}
 
 /// Personal settings.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let channel = ServerAction::<SetChannelSetting>::new();
+    let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
+    let create = ServerAction::<CreatePersonalToken>::new();
+    let revoke = ServerAction::<RevokePersonalToken>::new();
+    let data = Resource::new(
+        move || (channel.version().get(), mark_read.version().get(), create.version().get(), revoke.version().get()),
+        |_| settings_data(),
+    );
     view! {
         <Title text="Settings" />
         <h1 class="page-title">"Settings"</h1>
-        <p class="muted">"Choose what reaches you, per channel, origin and topic."</p>
-        <BrowserNotifications />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => view! {
+                        <Preferences mark_read_on_open=d.mark_read_on_open action=mark_read />
+                        <Matrix settings=d.settings action=channel />
+                        <Tokens tokens=d.tokens rendered_at=d.rendered_at create revoke />
+                    }
+                    .into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Preferences: mark read on open, browser notifications.
+#[component]
+fn Preferences(mark_read_on_open: bool, action: ServerAction<SetMarkReadOnOpen>) -> impl IntoView {
+    view! {
+        <section class="settings-section" aria-labelledby="prefs-title">
+            <h2 id="prefs-title">"Preferences"</h2>
+            <ActionForm action attr:class="setting-row">
+                <input type="hidden" name="enabled" value=(!mark_read_on_open).to_string() />
+                <span id="mark-read-label">"Mark a notification read when I open its link"</span>
+                <button
+                    type="submit"
+                    class="toggle"
+                    aria-pressed=mark_read_on_open.to_string()
+                    aria-describedby="mark-read-label"
+                    data-testid="mark-read-on-open"
+                >
+                    {if mark_read_on_open { "On" } else { "Off" }}
+                </button>
+            </ActionForm>
+            <BrowserNotifications />
+        </section>
+    }
+}
+
+/// Origins and their topics against channels, each cell a toggle.
+#[component]
+fn Matrix(settings: NotificationSettings, action: ServerAction<SetChannelSetting>) -> impl IntoView {
+    let channels: Vec<String> = settings.channels.iter().map(|c| c.id.clone()).collect();
+    let Some(first) = settings.channels.first().cloned() else { return ().into_any() };
+    let cell = move |channel: String, origin: String, topic: String, on: bool| {
+        let label = if topic.is_empty() {
+            format!("{channel}: notifications from {origin}")
+        } else {
+            format!("{channel}: {origin}, topic {topic}")
+        };
+        view! {
+            <td>
+                <ActionForm action attr:class="inline-form">
+                    <input type="hidden" name="channel" value=channel />
+                    <input type="hidden" name="origin" value=origin />
+                    <input type="hidden" name="topic" value=topic />
+                    <input type="hidden" name="enabled" value=(!on).to_string() />
+                    <button type="submit" class="toggle" aria-pressed=on.to_string() data-testid="setting-toggle">
+                        {if on { "On" } else { "Off" }}
+                        <span class="visually-hidden">{format!(" — {label}")}</span>
+                    </button>
+                </ActionForm>
+            </td>
+        }
+    };
+    let rows = first
+        .origins
+        .iter()
+        .enumerate()
+        .map(|(i, origin)| {
+            let origin_cells = settings
+                .channels
+                .iter()
+                .map(|c| cell(c.id.clone(), origin.id.clone(), String::new(), c.origins[i].enabled))
+                .collect_view();
+            let topics = origin.topics.clone().unwrap_or_default();
+            let topic_rows = topics
+                .iter()
+                .enumerate()
+                .map(|(j, topic)| {
+                    let cells = settings
+                        .channels
+                        .iter()
+                        .map(|c| {
+                            let on = c.origins[i].topics.as_ref().and_then(|t| t.get(j)).is_some_and(|t| t.enabled);
+                            cell(c.id.clone(), origin.id.clone(), topic.id.clone(), on)
+                        })
+                        .collect_view();
+                    view! { <tr class="topic-row"><th scope="row"><span class="chip">{topic.id.clone()}</span></th>{cells}</tr> }
+                })
+                .collect_view();
+            view! {
+                <tr class="origin-row" data-origin=origin.id.clone()><th scope="row">{origin.id.clone()}</th>{origin_cells}</tr>
+                {topic_rows}
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="settings-section" aria-labelledby="matrix-title">
+            <h2 id="matrix-title">"What reaches you"</h2>
+            <p class="muted">
+                "Each origin (a service that publishes) and its topics, per channel. A topic's own choice wins over its origin's."
+            </p>
+            {if first.origins.is_empty() {
+                view! { <p class="empty-state">"Nothing has reached you yet; origins appear here once they do."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-scroll">
+                        <table class="matrix" data-testid="settings-matrix">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Origin / topic"</th>
+                                    {channels.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}
+                                </tr>
+                            </thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    </div>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+    .into_any()
+}
+
+/// Personal access tokens: create (shown once), list with last use, revoke.
+#[component]
+fn Tokens(
+    tokens: Vec<TokenView>,
+    rendered_at: i64,
+    create: ServerAction<CreatePersonalToken>,
+    revoke: ServerAction<RevokePersonalToken>,
+) -> impl IntoView {
+    let when = move |ms: i64| {
+        let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        view! { <RelativeTime at rendered_at /> }
+    };
+    let clock = expect_context::<crate::clock::Clock>();
+    let created = move || create.value().get().and_then(Result::ok);
+    let error = move || {
+        create.value().get().and_then(Result::err).map(|e| match e {
+            ServerFnError::ServerError(m) => m,
+            other => other.to_string(),
+        })
+    };
+    view! {
+        <section class="settings-section" aria-labelledby="tokens-title">
+            <h2 id="tokens-title">"Personal access tokens"</h2>
+            <p class="muted">
+                "A token acts as you on the API (reading your inbox, e.g. from a script). It cannot publish."
+            </p>
+            <ActionForm action=create attr:class="setting-row">
+                <label for="token-name">"Name"</label>
+                <input id="token-name" name="name" type="text" maxlength="100" placeholder="e.g. laptop CLI" required />
+                // The secret is shown in place, once: without JavaScript the page would reload
+                // and lose it, so creating needs JavaScript.
+                <button type="submit" class="button" disabled=move || clock.now.get().is_none()>"Create token"</button>
+            </ActionForm>
+            <noscript><p class="muted">"Creating a token needs JavaScript (the token is shown once, in place)."</p></noscript>
+            <p class="error" role="alert">{error}</p>
+            {move || created().map(|t| view! {
+                <div class="token-created" role="status" data-testid="token-created">
+                    <p>{format!("Token “{}” created. Copy it now: it is not shown again.", t.name)}</p>
+                    <code class="secret" data-testid="token-secret">{t.secret}</code>
+                </div>
+            })}
+            {if tokens.is_empty() {
+                view! { <p class="muted" data-testid="no-tokens">"You have no tokens."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="tokens" data-testid="tokens">
+                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                        <tbody>
+                            {tokens.into_iter().map(|t| view! {
+                                <tr data-testid="token">
+                                    <td>{t.name.clone()}</td>
+                                    <td>{when(t.created_at)}</td>
+                                    <td>{match t.last_used_at { Some(ms) => when(ms).into_any(), None => view! { "never" }.into_any() }}</td>
+                                    <td>
+                                        <ActionForm action=revoke attr:class="inline-form">
+                                            <input type="hidden" name="id" value=t.id.clone() />
+                                            <button type="submit" class="link-button danger" aria-label=format!("Revoke “{}”", t.name)>"Revoke"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+                .into_any()
+            }}
+        </section>
     }
 }
 
@@ -40,8 +363,7 @@ fn BrowserNotifications() -> impl IntoView {
         let _ = want;
     };
     view! {
-        <section class="settings-section">
-            <h2>"Browser notifications"</h2>
+        <div class="setting-row">
             <label class="switch">
                 <input
                     type="checkbox"
@@ -50,10 +372,10 @@ fn BrowserNotifications() -> impl IntoView {
                     disabled=move || !ready.get()
                     on:change=toggle
                 />
-                " Show a system notification when a notification arrives while Herald is in the background"
+                " Show a system notification when one arrives while Herald is in the background"
             </label>
             <p class="muted" role="status">{move || note.get()}</p>
             <noscript><p class="muted">"Browser notifications need JavaScript."</p></noscript>
-        </section>
+        </div>
     }
 }

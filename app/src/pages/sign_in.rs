@@ -1,14 +1,32 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
 use crate::shell::Session;
+
+/// How this instance lets people sign in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    /// The built-in password form is offered.
+    pub password: bool,
+    /// Single sign-on through a reverse proxy is configured.
+    pub proxy: bool,
+}
+
+/// How this instance lets people sign in.
+#[server(endpoint = "signin-options")]
+pub async fn sign_in_options() -> Result<SignInMethods, ServerFnError> {
+    let hub = crate::server::hub()?;
+    Ok(SignInMethods { password: hub.auth.password_login, proxy: hub.auth.proxy.is_some() })
+}
 
 /// The sign-in form. Works without JavaScript: the form posts to the server function, which
 /// sets the session cookie and redirects.
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let action = expect_context::<Session>().sign_in;
+    let options = Resource::new(|| (), |_| sign_in_options());
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
     let error = move || {
@@ -21,14 +39,36 @@ pub fn SignInPage() -> impl IntoView {
         <Title text="Sign in" />
         <section class="signin">
             <h1>"Sign in to Herald"</h1>
-            <ActionForm action=action attr:class="stack" attr:data-testid="signin-form">
-                <input type="hidden" name="next" value=next />
-                <label for="username">"User name"</label>
-                <input id="username" name="username" type="text" autocomplete="username" required />
-                <label for="password">"Password"</label>
-                <input id="password" name="password" type="password" autocomplete="current-password" required />
-                <button type="submit" class="button primary">"Sign in"</button>
-            </ActionForm>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let o = options.await.unwrap_or(SignInMethods { password: true, proxy: false });
+                    view! {
+                        {o.proxy.then(|| view! {
+                            <div class="notice" data-testid="sso-notice">
+                                <p>
+                                    "This Herald signs you in through your organisation's single sign-on. "
+                                    "Open Herald at the address your company uses for it and you are signed in automatically; "
+                                    "if you got here from that address, your sign-on session may have ended — reload to sign on again."
+                                </p>
+                                {o.password.then(|| view! { <p>"Accounts without single sign-on can use a password below."</p> })}
+                            </div>
+                        })}
+                        {o.password.then(|| view! {
+                            <ActionForm action=action attr:class="stack" attr:data-testid="signin-form">
+                                <input type="hidden" name="next" value=next />
+                                <label for="username">"User name"</label>
+                                <input id="username" name="username" type="text" autocomplete="username" required />
+                                <label for="password">"Password"</label>
+                                <input id="password" name="password" type="password" autocomplete="current-password" required />
+                                <button type="submit" class="button primary">"Sign in"</button>
+                            </ActionForm>
+                        })}
+                        {(!o.password && !o.proxy).then(|| view! {
+                            <p class="notice">"Sign-in is not configured on this Herald. Ask its administrator to enable password sign-in or single sign-on."</p>
+                        })}
+                    }
+                })}
+            </Suspense>
             <p class="error" role="alert" data-testid="signin-error">{error}</p>
         </section>
     }

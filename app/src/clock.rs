@@ -1,0 +1,90 @@
+//! Relative times ("3 min ago") that stay current, with the exact time on hover.
+//!
+//! The server renders times relative to the moment it rendered the page, and the browser
+//! hydrates with that same moment, so both produce the same text; only after hydration does
+//! the browser switch to its own clock and refresh the texts every 30 seconds.
+
+use chrono::{DateTime, Datelike, Utc};
+use leptos::prelude::*;
+
+/// The browser's clock and time zone, provided as context.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    /// Milliseconds since the epoch; `None` until the page is hydrated (and on the server).
+    pub now: RwSignal<Option<i64>>,
+    /// The browser's offset from UTC in minutes east; 0 until hydrated.
+    pub tz: RwSignal<i32>,
+}
+
+impl Clock {
+    /// Provides the clock and, in the browser, starts it.
+    pub fn provide() -> Clock {
+        let clock = Clock { now: RwSignal::new(None), tz: RwSignal::new(0) };
+        provide_context(clock);
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| {
+            let read = move || {
+                let date = js_sys_date();
+                clock.now.set(Some(date.0));
+                clock.tz.set(date.1);
+            };
+            read();
+            let _ = set_interval_with_handle(read, std::time::Duration::from_secs(30));
+        });
+        clock
+    }
+}
+
+/// Now in milliseconds and the offset in minutes east of UTC, from the browser.
+#[cfg(feature = "hydrate")]
+fn js_sys_date() -> (i64, i32) {
+    let d = js_sys::Date::new_0();
+    (d.get_time() as i64, -(d.get_timezone_offset() as i32))
+}
+
+/// `at` relative to `now`, as people say it.
+pub fn relative(at: DateTime<Utc>, now_ms: i64) -> String {
+    let secs = (now_ms - at.timestamp_millis()) / 1000;
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or(at);
+    match secs {
+        s if s < 60 => "just now".to_string(),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s if s < 2 * 86_400 => "yesterday".to_string(),
+        s if s < 7 * 86_400 => format!("{} days ago", s / 86_400),
+        _ if at.year() == now.year() => at.format("%b %-d").to_string(),
+        _ => at.format("%b %-d, %Y").to_string(),
+    }
+}
+
+/// A time shown relative to now, with the exact time in its tooltip. `rendered_at` is the
+/// moment the server rendered the data (see the module's note).
+#[component]
+pub fn RelativeTime(at: DateTime<Utc>, rendered_at: i64) -> impl IntoView {
+    let clock = expect_context::<Clock>();
+    let text = move || relative(at, clock.now.get().unwrap_or(rendered_at));
+    view! {
+        <time datetime=at.to_rfc3339() title=at.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
+            {text}
+        </time>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_like_speech() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t = at.timestamp_millis();
+        assert_eq!(relative(at, t + 20_000), "just now");
+        assert_eq!(relative(at, t + 3 * 60_000), "3 min ago");
+        assert_eq!(relative(at, t + 5 * 3_600_000), "5 h ago");
+        assert_eq!(relative(at, t + 30 * 3_600_000), "yesterday");
+        assert_eq!(relative(at, t + 3 * 86_400_000), "3 days ago");
+        assert_eq!(relative(at, t + 20 * 86_400_000), "Nov 27");
+        assert_eq!(relative(at, t + 60 * 86_400_000), "Nov 27, 2026");
+        assert_eq!(relative(at, t - 5_000), "just now", "a clock slightly behind says just now");
+    }
+}
