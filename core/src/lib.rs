@@ -14,9 +14,12 @@ pub mod idempotency;
 pub mod maintenance;
 pub mod markdown;
 pub mod notifications;
+pub mod outbox;
 pub mod preferences;
+pub mod routing;
 pub mod settings;
 pub mod time;
+pub mod webhooks;
 
 pub use db::{Backend, Db, PoolSettings};
 pub use error::{Error, Result};

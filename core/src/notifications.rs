@@ -12,7 +12,7 @@ use crate::db::{Db, Tx};
 use crate::events::log_event;
 use crate::settings::{SettingsPolicy, users_enabled};
 use crate::time::{from_ms, now_ms};
-use crate::{Error, Result, directory, with_pool, with_tx};
+use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 
 /// Limits on payload fields, in bytes.
 pub mod limits {
@@ -41,6 +41,8 @@ pub struct PublishContext {
     pub base_url: url::Url,
     /// Channels and the administrator's default settings.
     pub policy: SettingsPolicy,
+    /// The channels beyond the inbox (email, Slack, webhooks).
+    pub routing: crate::routing::Routing,
 }
 
 /// Checks and normalises a payload: trims the title, drops empty optional fields, resolves a
@@ -137,8 +139,10 @@ pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishR
     let now = now_ms();
     match &req.recipients {
         Recipients::Broadcast => {
+            let plan = routing::plan(db, &ctx.routing, &ctx.policy, origin, &payload, &[], &[], None, now).await?;
             let mut tx = db.begin().await?;
             let n = store_one(&mut tx, None, origin, &payload, now).await?;
+            outbox::enqueue(&mut tx, &plan.deliveries_for(&n, true), now).await?;
             tx.commit().await?;
             Ok(vec![n])
         }
@@ -158,9 +162,15 @@ pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishR
             if users.is_empty() {
                 return Ok(stored);
             }
+            let plan =
+                routing::plan(db, &ctx.routing, &ctx.policy, origin, &payload, &include, &exclude, Some(&users), now)
+                    .await?;
             let mut tx = db.begin().await?;
-            for user in &users {
-                stored.push(store_one(&mut tx, Some(user), origin, &payload, now).await?);
+            for (i, user) in users.iter().enumerate() {
+                let n = store_one(&mut tx, Some(user), origin, &payload, now).await?;
+                // Deliveries are written with the notification: both or neither.
+                outbox::enqueue(&mut tx, &plan.deliveries_for(&n, i == 0), now).await?;
+                stored.push(n);
             }
             tx.commit().await?;
             Ok(stored)

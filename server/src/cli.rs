@@ -55,6 +55,39 @@ pub enum Command {
     Token(TokenCommand),
     /// Publish a notification to a running Herald (for CI jobs and scripts).
     Send(crate::send::SendArgs),
+    /// See and re-queue deliveries to email, Slack and webhooks.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+}
+
+/// `herald deliveries …`
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    #[command(after_help = "Example:\n  herald deliveries list --status dead --channel Email")]
+    List {
+        /// pending, digest, merged, delivered or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// Email, Slack or Webhook.
+        #[arg(long)]
+        channel: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Re-queue dead deliveries with fresh attempts (all dead ones without options).
+    #[command(
+        after_help = "Example:\n  herald deliveries retry --channel Slack\n  herald deliveries retry --id 0190f0c2-…"
+    )]
+    Retry {
+        /// Only these deliveries.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+    },
 }
 
 /// Options of `herald serve`.
@@ -206,6 +239,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             if u.has_password { "password" } else { "-" }
                         );
                     }
+                }
+            }
+            Ok(())
+        }
+        Command::Deliveries(cmd) => {
+            let db = startup::open_database(&settings).await?;
+            match cmd {
+                DeliveriesCommand::List { status, channel, limit } => {
+                    let filter = herald_core::outbox::ListFilter { status, channel, limit, offset: 0 };
+                    let (rows, total) = herald_core::outbox::list(&db, &filter).await?;
+                    println!(
+                        "{:<36}  {:<8} {:<10} {:<8} {:<16} {:<32} {}",
+                        "ID", "CHANNEL", "STATUS", "ATTEMPTS", "CREATED", "TARGET", "LAST ERROR"
+                    );
+                    for d in &rows {
+                        println!(
+                            "{:<36}  {:<8} {:<10} {:<8} {:<16} {:<32} {}",
+                            d.id,
+                            d.channel,
+                            d.status,
+                            d.attempts,
+                            fmt_time(Some(d.created_at)),
+                            d.target,
+                            d.last_error.as_deref().unwrap_or("-")
+                        );
+                    }
+                    eprintln!("{} of {total} shown", rows.len());
+                }
+                DeliveriesCommand::Retry { ids, channel } => {
+                    let n = herald_core::outbox::retry_dead(&db, &ids, channel.as_deref()).await?;
+                    println!("{n} dead deliveries queued again");
                 }
             }
             Ok(())

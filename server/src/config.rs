@@ -6,6 +6,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod delivery;
+
+pub use delivery::{DeliverySettings, EmailSettings, SlackSettings, TlsMode, WebhookSettings};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use herald_model::{EntityRef, NotificationSettings};
@@ -74,6 +78,14 @@ pub struct Settings {
     pub notifications: NotificationDefaults,
     /// Live streams.
     pub stream: StreamSettings,
+    /// Retries of forwarded notifications.
+    pub delivery: DeliverySettings,
+    /// Forwarding by email.
+    pub email: EmailSettings,
+    /// Forwarding to Slack.
+    pub slack: SlackSettings,
+    /// Signed webhooks.
+    pub webhooks: WebhookSettings,
 }
 
 /// `[stream]`: the live Server-Sent Events stream.
@@ -133,6 +145,10 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             notifications: NotificationDefaults::default(),
             stream: StreamSettings::default(),
+            delivery: DeliverySettings::default(),
+            email: EmailSettings::default(),
+            slack: SlackSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -164,6 +180,10 @@ const SETTING_KEYS: &[&str] = &[
     "auth",
     "notifications",
     "stream",
+    "delivery",
+    "email",
+    "slack",
+    "webhooks",
 ];
 
 /// A configuration problem, naming the key.
@@ -228,11 +248,85 @@ impl Settings {
                 "auth.trusted_proxies: must list the proxy's address when auth.proxy_header is set".into(),
             ));
         }
+        self.validate_delivery()?;
         if let Some(h) = &self.auth.proxy_header {
             http::HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| ConfigError(format!("auth.proxy_header: '{h}' is not a valid header name")))?;
         }
         Ok(())
+    }
+
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let d = &self.delivery;
+        if d.max_attempts < 1 {
+            return Err(ConfigError("delivery.max_attempts: must be at least 1".into()));
+        }
+        if d.lease_secs <= u64::from(d.timeout_secs) {
+            return Err(ConfigError(
+                "delivery.lease_secs: must be longer than delivery.timeout_secs, or a slow send could be taken over and sent twice"
+                    .into(),
+            ));
+        }
+        if d.poll_ms == 0 || d.first_retry_ms == 0 {
+            return Err(ConfigError("delivery.poll_ms and delivery.first_retry_ms: must be at least 1".into()));
+        }
+        let e = &self.email;
+        if !e.host.is_empty() {
+            e.from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|err| ConfigError(format!("email.from: '{}' is not an address: {err}", e.from)))?;
+            if e.daily_digest_hour > 23 {
+                return Err(ConfigError("email.daily_digest_hour: must be 0 to 23".into()));
+            }
+        }
+        if !self.slack.token.expose().is_empty() {
+            url::Url::parse(&self.slack.api_url)
+                .map_err(|err| ConfigError(format!("slack.api_url: '{}': {err}", self.slack.api_url)))?;
+            if let Some(r) = self.slack.broadcast_routes.iter().find(|r| r.channel.trim().is_empty()) {
+                return Err(ConfigError(format!("slack.broadcast_routes: a route ({r:?}) has no channel")));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for h in &self.webhooks.hooks {
+            if h.name.is_empty() || !names.insert(h.name.as_str()) {
+                return Err(ConfigError("webhooks.hooks: every hook needs a name of its own".into()));
+            }
+            let url = url::Url::parse(&h.url)
+                .map_err(|err| ConfigError(format!("webhooks.hooks '{}': url '{}': {err}", h.name, h.url)))?;
+            if url.scheme() != "http" && url.scheme() != "https" {
+                return Err(ConfigError(format!("webhooks.hooks '{}': url must be http or https", h.name)));
+            }
+            if h.secret.len() < 8 {
+                return Err(ConfigError(format!(
+                    "webhooks.hooks '{}': secret must have at least 8 characters",
+                    h.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The channels beyond the inbox, as the core routes them.
+    pub fn routing(&self) -> herald_core::routing::Routing {
+        use herald_core::routing::{EmailRouting, Routing, SlackRouting, WebhookRouting};
+        let email = (!self.email.host.is_empty()).then(|| EmailRouting {
+            filter: self.email.filter.clone(),
+            allow: self.email.allow.clone(),
+            deny: self.email.deny.clone(),
+            broadcast: self.email.broadcast.clone(),
+            broadcast_addresses: self.email.broadcast_addresses.clone(),
+            daily_digest_hour: self.email.daily_digest_hour,
+        });
+        let slack = (!self.slack.token.expose().is_empty()).then(|| SlackRouting {
+            filter: self.slack.filter.clone(),
+            broadcast_routes: self.slack.broadcast_routes.clone(),
+        });
+        let webhook = self.webhooks.enabled().then(|| WebhookRouting {
+            filter: self.webhooks.filter.clone(),
+            personal: self.webhooks.personal,
+            admin: self.webhooks.hooks.clone(),
+        });
+        Routing { email, slack, webhook }
     }
 
     /// The public base URL, without a trailing slash.
@@ -361,6 +455,17 @@ mod tests {
             "session_hours",
             "default_settings",
             "max_per_user",
+            "max_attempts",
+            "first_retry_ms",
+            "lease_secs",
+            "timeout_secs",
+            "tls",
+            "broadcast_addresses",
+            "daily_digest_hour",
+            "api_url",
+            "broadcast_routes",
+            "personal",
+            "hooks",
         ]) {
             assert!(text.contains(key), "herald.example.toml does not mention {key}");
         }

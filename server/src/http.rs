@@ -1,5 +1,6 @@
 //! The HTTP surface: every route Herald answers, assembled in one place.
 
+mod deliveries;
 mod error;
 mod extract;
 mod health;
@@ -43,12 +44,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(error::error_shape));
-    let (operations, operations_doc) = OpenApiRouter::new()
+    let (deliveries, deliveries_doc) = deliveries::router().split_for_parts();
+    let deliveries = deliveries.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(middleware::from_fn(error::error_shape));
+    let (operations, operations_doc) = OpenApiRouter::<AppState>::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .split_for_parts();
-    let document = Arc::new(openapi::document(api_doc, operations_doc));
+    let document = Arc::new(openapi::document(api_doc, deliveries_doc, operations_doc));
 
     let hub = state.hub.clone();
     let context = move || provide_context(hub.clone());
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operations)
         .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .nest("/api/notifications", api)
+        .merge(deliveries)
         .route("/open/{id}", get(open::open))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();

@@ -59,12 +59,43 @@ pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Res
         session_ttl_ms: i64::from(settings.auth.session_hours) * 3_600_000,
         secure_cookie: base_url.scheme() == "https",
     };
-    let policy = SettingsPolicy {
-        channels: vec![WEB_CHANNEL.to_string()],
-        defaults: settings.notifications.default_settings.clone(),
-    };
+    let routing = settings.routing();
+    let mut channels = vec![WEB_CHANNEL.to_string()];
+    channels.extend(routing.channel_ids().into_iter().map(str::to_string));
+    let policy = SettingsPolicy { channels, defaults: settings.notifications.default_settings.clone() };
     let bus = Bus::start(db.clone()).await?;
-    Ok(Hub { db, bus, publish: Arc::new(PublishContext { base_url, policy }), auth: Arc::new(auth) })
+    Ok(Hub { db, bus, publish: Arc::new(PublishContext { base_url, policy, routing }), auth: Arc::new(auth) })
+}
+
+/// The senders of the channels configured beyond the inbox.
+pub fn deliverer(settings: &Settings, db: Db, base_url: &url::Url) -> anyhow::Result<crate::delivery::Deliverer> {
+    use crate::delivery::{Deliverer, EmailSender, SlackSender, WebhookSender};
+    let d = &settings.delivery;
+    let timeout = Duration::from_secs(d.timeout_secs.into());
+    let email = (!settings.email.host.is_empty())
+        .then(|| EmailSender::new(&settings.email, base_url.clone(), timeout))
+        .transpose()?;
+    let slack = (!settings.slack.token.expose().is_empty())
+        .then(|| SlackSender::new(&settings.slack.api_url, settings.slack.token.expose(), base_url.clone(), timeout))
+        .transpose()?;
+    let webhook = settings
+        .webhooks
+        .enabled()
+        .then(|| WebhookSender::new(settings.webhooks.hooks.clone(), timeout))
+        .transpose()?;
+    Ok(Deliverer {
+        db,
+        email,
+        slack,
+        webhook,
+        retry: herald_core::outbox::RetryPolicy {
+            max_attempts: d.max_attempts,
+            first_delay_ms: d.first_retry_ms as i64,
+            max_delay_ms: d.max_retry_ms as i64,
+        },
+        lease: Duration::from_secs(d.lease_secs),
+        poll: Duration::from_millis(d.poll_ms),
+    })
 }
 
 /// A bound, ready-to-run instance.
@@ -73,6 +104,7 @@ pub struct Application {
     state: AppState,
     settings: Settings,
     shutdown: tokio::sync::watch::Sender<bool>,
+    deliverer: Arc<crate::delivery::Deliverer>,
 }
 
 impl Application {
@@ -113,7 +145,8 @@ impl Application {
             stream_limit: settings.stream.max_per_user,
             shutting_down,
         };
-        Ok(Application { listener, state, settings, shutdown })
+        let deliverer = Arc::new(deliverer(&settings, state.hub.db.clone(), &state.hub.publish.base_url)?);
+        Ok(Application { listener, state, settings, shutdown, deliverer })
     }
 
     /// The address the instance listens on.
@@ -130,6 +163,7 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
         let waker = tokio::spawn(wake_snoozed(self.state.hub.db.clone()));
+        let sender = tokio::spawn(self.deliverer.run(self.state.hub.clone(), self.state.shutting_down.clone()));
         let router = crate::http::router(self.state);
         let stop_streams = self.shutdown;
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -140,6 +174,7 @@ impl Application {
             .await;
         maintenance.abort();
         waker.abort();
+        sender.abort();
         served?;
         Ok(())
     }

@@ -9,6 +9,8 @@
 //! | `herald_notifications_upserted_total` (scope updates) | origin, severity |
 //! | `herald_sse_streams_open` (gauge) | |
 //! | `herald_sse_events_sent_total` | kind |
+//! | `herald_deliveries_total` | channel, outcome (delivered, retry, dead) |
+//! | `herald_outbox_pending`, `herald_outbox_oldest_pending_seconds`, `herald_outbox_dead` (gauges) | channel |
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -39,8 +41,25 @@ pub fn handle() -> PrometheusHandle {
 
 /// Prometheus metrics, in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
-pub async fn render() -> impl IntoResponse {
+pub async fn render(axum::extract::State(state): axum::extract::State<crate::startup::AppState>) -> impl IntoResponse {
+    outbox(&state.hub.db).await;
     ([("content-type", "text/plain; version=0.0.4")], handle().render())
+}
+
+/// Sets the outbox gauges: depth, oldest waiting delivery and dead ones, per channel.
+pub async fn outbox(db: &herald_core::Db) {
+    match herald_core::outbox::stats(db).await {
+        Ok(stats) => {
+            for channel in [herald_core::outbox::EMAIL, herald_core::outbox::SLACK, herald_core::outbox::WEBHOOK] {
+                let s = stats.get(channel).cloned().unwrap_or_default();
+                metrics::gauge!("herald_outbox_pending", "channel" => channel).set(s.pending as f64);
+                metrics::gauge!("herald_outbox_oldest_pending_seconds", "channel" => channel)
+                    .set(s.oldest_pending_ms as f64 / 1000.0);
+                metrics::gauge!("herald_outbox_dead", "channel" => channel).set(s.dead as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox for metrics failed"),
+    }
 }
 
 /// Counts every request by route template (never the raw path: ids would explode the label

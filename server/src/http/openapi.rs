@@ -20,7 +20,7 @@ use super::notifications::LEGACY_ALIASES;
         (name = "inbox", description = "A user's notifications (session or personal token)"),
         (name = "settings", description = "A user's channel, origin and topic settings"),
         (name = "live", description = "The live event stream"),
-        (name = "operations", description = "Probes and metrics"),
+        (name = "operations", description = "Probes, metrics and the delivery outbox"),
     ),
 )]
 struct ApiDoc;
@@ -50,8 +50,9 @@ impl Modify for Security {
 }
 
 /// Assembles the document from the API's and the operations' route registrations.
-pub fn document(api: Document, operations: Document) -> Document {
+pub fn document(api: Document, deliveries: Document, operations: Document) -> Document {
     let mut doc = ApiDoc::openapi().nest("/api/notifications", api);
+    doc.merge(deliveries);
     doc.merge(operations);
     // Backstage's legacy aliases: the same operations at the mount root, marked deprecated.
     for (alias, target) in LEGACY_ALIASES {

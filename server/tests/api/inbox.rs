@@ -299,7 +299,10 @@ both!(opening_a_link_marks_read_unless_the_user_said_not_to, |app| async {
     assert_eq!(location(&r), format!("/notifications/{plain}"), "no link: the detail page");
 
     let user = herald_model::EntityRef::parse_with_default("alice", Some(herald_model::EntityKind::User)).unwrap();
-    let prefs = herald_core::preferences::Preferences { mark_read_on_open: false };
+    let prefs = herald_core::preferences::Preferences {
+        mark_read_on_open: false,
+        ..herald_core::preferences::Preferences::default()
+    };
     herald_core::preferences::save(&app.db, &user, &prefs).await.unwrap();
     assert_eq!(herald_core::preferences::get(&app.db, &user).await.unwrap(), prefs);
     app.post("/api/notifications/notifications/update", &alice, json!({"ids": [id], "read": false})).await;

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod compat;
+mod delivery;
 mod directory;
 mod health;
 mod inbox;
