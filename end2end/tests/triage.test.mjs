@@ -282,3 +282,35 @@ describe('single sign-on', () => {
     }
   });
 });
+
+describe('channels beyond the inbox', () => {
+  test('with email and webhooks configured, settings offer their columns, the digest mode and a webhook', async () => {
+    const other = await startHerald({ env: { HERALD_EMAIL__HOST: '127.0.0.1', HERALD_EMAIL__PORT: '1', HERALD_WEBHOOKS__PERSONAL: 'true' } });
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${other.base}/signin`);
+      await hydrated(page);
+      await signIn(page, other.base, 'carol');
+      await page.goto(`${other.base}/settings`);
+      await hydrated(page);
+      const headers = await page.locator('[data-testid=settings-matrix] thead th').allTextContents();
+      assert.deepEqual(headers, ['Origin / topic', 'Web', 'Email', 'Webhook']);
+      await page.selectOption('[data-testid=email-mode]', 'hourly');
+      await page.locator('[data-testid=email-mode]').locator('xpath=..').locator('button[type=submit]').click();
+      await page.waitForTimeout(300);
+      await page.reload();
+      assert.equal(await page.inputValue('[data-testid=email-mode]'), 'hourly');
+      await hydrated(page);
+      await page.fill('#webhook-url', 'https://hooks.example.com/carol');
+      await page.click('text=Save webhook');
+      assert.match(await page.locator('[data-testid=webhook-secret]').textContent(), /^whsec_/);
+      assert.equal(await page.locator('[data-testid=webhook-url]').textContent(), 'https://hooks.example.com/carol');
+      await assertAccessible(page, 'the settings with every channel');
+      await screenshot(page, 'settings-channels');
+      await context.close();
+    } finally {
+      await other.stop();
+    }
+  });
+});

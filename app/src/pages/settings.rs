@@ -22,6 +22,14 @@ pub struct TokenView {
 pub struct SettingsView {
     pub settings: NotificationSettings,
     pub mark_read_on_open: bool,
+    /// Email is configured on this instance.
+    pub email: bool,
+    /// `immediate`, `hourly` or `daily`.
+    pub email_mode: String,
+    /// Users may set a personal webhook here.
+    pub personal_webhooks: bool,
+    /// The user's webhook URL, if set.
+    pub webhook: Option<String>,
     pub tokens: Vec<TokenView>,
     /// When the server read the data, in milliseconds since the epoch.
     pub rendered_at: i64,
@@ -43,9 +51,15 @@ pub async fn settings_data() -> Result<SettingsView, ServerFnError> {
         .filter(|t| t.revoked_at.is_none())
         .map(|t| TokenView { id: t.id, name: t.name, created_at: t.created_at, last_used_at: t.last_used_at })
         .collect();
+    let routing = &hub.publish.routing;
+    let webhook = herald_core::webhooks::get(&hub.db, user.as_str()).await.map_err(fail)?.map(|h| h.url);
     Ok(SettingsView {
         settings,
         mark_read_on_open: prefs.mark_read_on_open,
+        email: routing.email.is_some(),
+        email_mode: prefs.email_mode,
+        personal_webhooks: routing.webhook.as_ref().is_some_and(|w| w.personal),
+        webhook,
         tokens,
         rendered_at: herald_core::time::now_ms(),
     })
@@ -94,6 +108,38 @@ pub async fn set_mark_read_on_open(enabled: String) -> Result<(), ServerFnError>
     herald_core::preferences::save(&hub.db, &user, &prefs).await.map_err(fail)
 }
 
+/// Sets how email arrives: `immediate`, `hourly` or `daily` (a digest per period).
+#[server(endpoint = "settings/email-mode")]
+pub async fn set_email_mode(mode: String) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    let mut prefs = herald_core::preferences::get(&hub.db, &user).await.map_err(fail)?;
+    prefs.email_mode = mode;
+    herald_core::preferences::save(&hub.db, &user, &prefs).await.map_err(fail)
+}
+
+/// Sets the signed-in user's webhook; returns the signing secret, shown this once.
+#[server(endpoint = "settings/webhook")]
+pub async fn set_webhook(url: String) -> Result<String, ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    if !hub.publish.routing.webhook.as_ref().is_some_and(|w| w.personal) {
+        return Err(ServerFnError::new("Personal webhooks are not enabled on this Herald."));
+    }
+    Ok(herald_core::webhooks::set(&hub.db, &user, &url).await.map_err(fail)?.secret)
+}
+
+/// Removes the signed-in user's webhook.
+#[server(endpoint = "settings/webhook/remove")]
+pub async fn remove_webhook() -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_user};
+    let hub = hub()?;
+    let user = require_user().await?;
+    herald_core::webhooks::remove(&hub.db, &user).await.map_err(fail)
+}
+
 /// A new personal access token; the secret is shown this once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
@@ -131,8 +177,21 @@ pub fn SettingsPage() -> impl IntoView {
     let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
     let create = ServerAction::<CreatePersonalToken>::new();
     let revoke = ServerAction::<RevokePersonalToken>::new();
+    let email_mode = ServerAction::<SetEmailMode>::new();
+    let set_hook = ServerAction::<SetWebhook>::new();
+    let remove_hook = ServerAction::<RemoveWebhook>::new();
     let data = Resource::new(
-        move || (channel.version().get(), mark_read.version().get(), create.version().get(), revoke.version().get()),
+        move || {
+            (
+                channel.version().get(),
+                mark_read.version().get(),
+                create.version().get(),
+                revoke.version().get(),
+                email_mode.version().get(),
+                set_hook.version().get(),
+                remove_hook.version().get(),
+            )
+        },
         |_| settings_data(),
     );
     view! {
@@ -143,7 +202,9 @@ pub fn SettingsPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => view! {
                         <Preferences mark_read_on_open=d.mark_read_on_open action=mark_read />
+                        {d.email.then(|| view! { <EmailMode mode=d.email_mode.clone() action=email_mode /> })}
                         <Matrix settings=d.settings action=channel />
+                        {d.personal_webhooks.then(|| view! { <Webhook url=d.webhook.clone() set=set_hook remove=remove_hook /> })}
                         <Tokens tokens=d.tokens rendered_at=d.rendered_at create revoke />
                     }
                     .into_any(),
@@ -174,6 +235,77 @@ fn Preferences(mark_read_on_open: bool, action: ServerAction<SetMarkReadOnOpen>)
                 </button>
             </ActionForm>
             <BrowserNotifications />
+        </section>
+    }
+}
+
+/// How email arrives: one message per notification, or an hourly or daily digest.
+#[component]
+fn EmailMode(mode: String, action: ServerAction<SetEmailMode>) -> impl IntoView {
+    let options = [
+        ("immediate", "Right away, one email per notification"),
+        ("hourly", "An hourly digest"),
+        ("daily", "A daily digest"),
+    ];
+    view! {
+        <section class="settings-section" aria-labelledby="email-title">
+            <h2 id="email-title">"Email"</h2>
+            <ActionForm action attr:class="setting-row">
+                <label for="email-mode">"Send me email"</label>
+                <select id="email-mode" name="mode" data-testid="email-mode">
+                    {options
+                        .into_iter()
+                        .map(|(value, label)| view! { <option value=value selected=mode == value>{label}</option> })
+                        .collect_view()}
+                </select>
+                <button type="submit" class="button">"Save"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// A personal webhook: set (the signing secret is shown once) or remove.
+#[component]
+fn Webhook(url: Option<String>, set: ServerAction<SetWebhook>, remove: ServerAction<RemoveWebhook>) -> impl IntoView {
+    let clock = expect_context::<crate::clock::Clock>();
+    let secret = move || set.value().get().and_then(Result::ok);
+    let error = move || {
+        set.value().get().and_then(Result::err).map(|e| match e {
+            ServerFnError::ServerError(m) => m,
+            other => other.to_string(),
+        })
+    };
+    view! {
+        <section class="settings-section" aria-labelledby="webhook-title">
+            <h2 id="webhook-title">"Webhook"</h2>
+            <p class="muted">
+                "Herald POSTs each of your notifications as JSON to this URL, signed with HMAC-SHA256 (header X-Herald-Signature). Turn the Webhook column on or off above per origin."
+            </p>
+            {match url {
+                Some(u) => view! {
+                    <div class="setting-row">
+                        <code data-testid="webhook-url">{u}</code>
+                        <ActionForm action=remove attr:class="inline-form">
+                            <button type="submit" class="link-button danger">"Remove"</button>
+                        </ActionForm>
+                    </div>
+                }
+                .into_any(),
+                None => ().into_any(),
+            }}
+            <ActionForm action=set attr:class="setting-row">
+                <label for="webhook-url">"URL"</label>
+                <input id="webhook-url" name="url" type="url" placeholder="https://example.com/herald" required />
+                // The secret is shown in place, once, so this needs JavaScript (as tokens do).
+                <button type="submit" class="button" disabled=move || clock.now.get().is_none()>"Save webhook"</button>
+            </ActionForm>
+            <p class="error" role="alert">{error}</p>
+            {move || secret().map(|s| view! {
+                <div class="token-created" role="status">
+                    <p>"Verify signatures with this secret. Copy it now: it is not shown again."</p>
+                    <code class="secret" data-testid="webhook-secret">{s}</code>
+                </div>
+            })}
         </section>
     }
 }
