@@ -124,7 +124,7 @@ pub fn slack(n: &Notification, base: &url::Url) -> Value {
         "text": {"type": "mrkdwn", "text": format!("*{}*", mrkdwn(&n.payload.title))},
     })];
     if let Some(d) = n.payload.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        let text: String = mrkdwn(d.trim()).chars().take(2900).collect();
+        let text: String = herald_core::markdown::to_mrkdwn(d).chars().take(2900).collect();
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
     }
     blocks.push(json!({

@@ -195,6 +195,8 @@ both_with!(email_reaches_recipients_with_both_bodies_per_their_settings, |app, b
         with_email(s, port);
         s.email.filter.min_severity = Some(herald_model::Severity::Normal);
         s.email.deny = vec!["carol@example.com".into()];
+        s.email.broadcast = herald_core::routing::BroadcastEmail::List;
+        s.email.broadcast_addresses = vec!["all-hands@example.com".into()];
     })
     .await;
     let ci = app.service_token("external:ci").await;
@@ -260,6 +262,12 @@ both_with!(email_reaches_recipients_with_both_bodies_per_their_settings, |app, b
     assert_eq!(digest.subject, "Herald digest: 2 notifications");
     assert!(digest.text.contains("First of the hour") && digest.text.contains("Second of the hour"));
     assert!(digest.html.contains("First of the hour") && digest.html.contains("Second of the hour"));
+
+    // Broadcasts go to the configured list.
+    app.publish(&ci, everyone(), json!({"title": "Office closed Friday", "severity": "normal"})).await;
+    let mails = smtp.wait_for(3).await;
+    let all_hands = mails.iter().find(|m| m.to == "all-hands@example.com").expect("the broadcast list got it");
+    assert_eq!(all_hands.subject, "Office closed Friday");
     app.cleanup().await;
     drop(smtp);
 });
@@ -497,6 +505,19 @@ both_with!(webhooks_are_signed_and_a_failing_receiver_ends_dead_and_can_be_retri
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.body["totalCount"], 1);
     assert_eq!(listed.body["deliveries"][0]["lastError"], dead.last_error.clone().unwrap());
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == r#"herald_outbox_dead{channel="Webhook"} 1"#), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with(r#"herald_deliveries_total{channel="Webhook",outcome="dead"}"#)));
+    assert!(metrics.lines().any(|l| l.starts_with(r#"herald_deliveries_total{channel="Webhook",outcome="retry"}"#)));
+    let cli = herald(std::path::Path::new("."), &["deliveries", "list", "--status", "dead"])
+        .env("HERALD_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        listed.contains(&dead.id) && listed.contains("500"),
+        "herald deliveries list shows it with its error:\n{listed}"
+    );
     let bob = app.user_token("bob").await;
     assert_eq!(app.get("/api/deliveries", &bob).await.status, 403, "not for non-admins");
     assert_eq!(app.post("/api/deliveries/retry", &bob, json!({})).await.status, 403);
@@ -508,6 +529,18 @@ both_with!(webhooks_are_signed_and_a_failing_receiver_ends_dead_and_can_be_retri
         d.iter().find(|x| x.id == dead.id).is_some_and(|x| x.status == "delivered")
     })
     .await;
+
+    // The command line re-queues too.
+    receiver.fail.store(true, Ordering::SeqCst);
+    app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Never accepted either"})).await;
+    outbox_until(&app, "another dead delivery", |d| d.iter().any(|x| x.status == "dead")).await;
+    receiver.fail.store(false, Ordering::SeqCst);
+    let cli = herald(std::path::Path::new("."), &["deliveries", "retry", "--channel", "Webhook"])
+        .env("HERALD_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), "1 dead deliveries queued again");
+    outbox_until(&app, "everything delivered", |d| d.iter().all(|x| x.status == "delivered")).await;
     app.cleanup().await;
 });
 
