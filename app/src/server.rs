@@ -35,6 +35,27 @@ pub async fn require_user() -> Result<EntityRef, ServerFnError> {
     current_user().await?.ok_or_else(|| ServerFnError::new("Please sign in first."))
 }
 
+/// The signed-in user if they are an administrator; otherwise the response becomes 403 (401
+/// for a visitor) and the error says why. Every admin server function starts here: the
+/// check is on the server, whatever the page showed.
+pub async fn require_admin() -> Result<EntityRef, ServerFnError> {
+    let hub = hub()?;
+    let status = |code: http::StatusCode| {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(code);
+        }
+    };
+    let Some(user) = current_user().await? else {
+        status(http::StatusCode::UNAUTHORIZED);
+        return Err(ServerFnError::new("Please sign in first."));
+    };
+    if !hub.is_admin(&user).await.map_err(fail)? {
+        status(http::StatusCode::FORBIDDEN);
+        return Err(ServerFnError::new("Only Herald administrators can do this."));
+    }
+    Ok(user)
+}
+
 /// Turns a core error into what the browser may see: the caller's mistakes keep their
 /// message; Herald's own failures are logged and reported without details.
 pub fn fail(e: herald_core::Error) -> ServerFnError {

@@ -1,0 +1,152 @@
+// The admin console's operations: service tokens, deliveries and the directory — and that
+// nobody else gets in, whatever they send.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { hydrated, launchBrowser, publish, root, screenshot, signIn, startHerald } from './helpers.mjs';
+
+let herald;
+let browser;
+let hook;
+let hookFails = true;
+const axeSource = readFileSync(path.join(root, 'end2end', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+before(async () => {
+  // A webhook receiver that refuses until told otherwise.
+  hook = createServer((req, res) => {
+    req.resume();
+    res.statusCode = hookFails ? 500 : 204;
+    res.end();
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${hook.address().port}/hook`;
+  herald = await startHerald({
+    env: {
+      HERALD_WEBHOOKS__HOOKS: `[{name="ops", url="${url}", secret="ops-secret-1"}]`,
+      HERALD_DELIVERY__MAX_ATTEMPTS: '1',
+      HERALD_DELIVERY__POLL_MS: '100',
+    },
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await herald?.stop();
+  hook?.close();
+});
+
+async function signedIn(user, javaScriptEnabled = true) {
+  const context = await browser.newContext({ javaScriptEnabled });
+  const page = await context.newPage();
+  if (javaScriptEnabled) {
+    await page.goto(`${herald.base}/signin`);
+    await hydrated(page);
+  }
+  await signIn(page, herald.base, user);
+  return { context, page };
+}
+
+const SERVER_FUNCTIONS = [
+  ['admin/overview', { status: '', channel: '' }],
+  ['admin/tokens/create', { name: 'external:sneaky' }],
+  ['admin/tokens/revoke', { id: 'x' }],
+  ['admin/deliveries/retry', { id: '' }],
+  ['admin/directory/import', { yaml: 'kind: User\nmetadata: {name: mallory}\nspec: {}' }],
+];
+
+describe('the admin console', () => {
+  test('a non-admin gets 403 from the page and every admin server function; a visitor 401', async () => {
+    const { context, page } = await signedIn('bob', false);
+    const res = await page.goto(`${herald.base}/admin`);
+    assert.equal(res.status(), 403);
+    await page.locator('[data-testid=admins-only]').waitFor();
+    assert.equal(await page.locator('nav a[href="/admin"]').count(), 0, 'no admin navigation');
+    for (const [fn, form] of SERVER_FUNCTIONS) {
+      const r = await context.request.post(`${herald.base}/api/${fn}`, { form });
+      assert.equal(r.status(), 403, `${fn} as bob`);
+    }
+    for (const [fn, form] of SERVER_FUNCTIONS) {
+      const r = await browser.newContext().then((c) => c.request.post(`${herald.base}/api/${fn}`, { form }));
+      assert.equal(r.status(), 401, `${fn} as a visitor`);
+    }
+    const users = await herald.cli(['user', 'list']);
+    assert.ok(!users.includes('mallory'), 'nothing was imported');
+    await context.close();
+  });
+
+  test('service tokens are created (shown once), used and revoked', async () => {
+    const { context, page } = await signedIn('alice');
+    await page.goto(`${herald.base}/admin`);
+    await hydrated(page);
+    await page.fill('#service-name', 'external:nightly');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await page.locator('[data-testid=service-token-secret]').textContent();
+    assert.match(secret, /^hrld_s_/);
+    const row = page.locator('[data-testid=service-token]', { hasText: 'external:nightly' });
+    await row.waitFor();
+    const send = (token) => fetch(`${herald.base}/api/notifications/notifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ recipients: { type: 'entity', entityRef: 'user:default/bob' }, payload: { title: 'Nightly build passed' } }),
+    });
+    assert.equal((await send(secret)).status, 200);
+    await row.locator('button', { hasText: 'Revoke' }).click();
+    await page.locator('[data-testid=service-token]', { hasText: 'external:nightly' }).locator('text=revoked').waitFor();
+    assert.equal((await send(secret)).status, 401, 'a revoked token is refused');
+    await context.close();
+  });
+
+  test('dead deliveries show their error and can be retried', async () => {
+    await publish(herald, { type: 'entity', entityRef: 'user:default/carol' }, { title: 'For the ops hook' });
+    const { context, page } = await signedIn('alice');
+    let dead;
+    for (let i = 0; i < 50 && !dead; i++) {
+      await page.goto(`${herald.base}/admin?status=dead&channel=Webhook`);
+      dead = await page.locator('[data-testid=delivery][data-status=dead]').count();
+      if (!dead) await page.waitForTimeout(200);
+    }
+    const row = page.locator('[data-testid=delivery]').first();
+    assert.match(await row.textContent(), /500/);
+    await screenshot(page, 'admin-deliveries');
+    hookFails = false;
+    await hydrated(page);
+    await row.locator('button', { hasText: 'Retry' }).click();
+    let delivered = 0;
+    for (let i = 0; i < 50 && !delivered; i++) {
+      await page.goto(`${herald.base}/admin?status=delivered&channel=Webhook`);
+      delivered = await page.locator('[data-testid=delivery][data-status=delivered]').count();
+      if (!delivered) await page.waitForTimeout(200);
+    }
+    assert.ok(delivered >= 1, 'delivered after the retry');
+    await context.close();
+  });
+
+  test('the directory lists users, admins and groups, and imports catalog YAML', async () => {
+    const { context, page } = await signedIn('alice');
+    await page.goto(`${herald.base}/admin`);
+    await hydrated(page);
+    assert.match(await page.locator('[data-testid=user][data-ref="user:default/alice"]').textContent(), /admin/);
+    assert.doesNotMatch(await page.locator('[data-testid=user][data-ref="user:default/bob"]').textContent(), /admin/);
+    assert.match(await page.locator('[data-testid=group][data-ref="group:default/herald-admins"]').textContent(), /user:default\/alice/);
+    await page.fill('[data-testid=catalog-yaml]', 'kind: User\nmetadata: {name: erin}\nspec: {profile: {displayName: Erin, email: erin@example.com}}\n');
+    const importButton = page.getByRole('button', { name: 'Import', exact: true });
+    await importButton.click();
+    await page.waitForFunction(() => /Imported/.test(document.querySelector('[data-testid=import-result]')?.textContent ?? ''));
+    assert.match(await page.locator('[data-testid=import-result]').textContent(), /Imported 1 users and 0 groups/);
+    await page.locator('[data-testid=user][data-ref="user:default/erin"]').waitFor();
+    await page.fill('[data-testid=catalog-yaml]', 'kind: User\nmetadata: {}\n');
+    await importButton.click();
+    await page.waitForFunction(() => !/Imported/.test(document.querySelector('[data-testid=import-result]')?.textContent ?? 'Imported'));
+    assert.match(await page.locator('[data-testid=import-result]').textContent(), /\S/, 'a bad file says what is wrong');
+    await page.addScriptTag({ content: axeSource });
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+    assert.deepEqual(violations, []);
+    await screenshot(page, 'admin');
+    await context.close();
+  });
+});
