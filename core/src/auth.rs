@@ -108,6 +108,10 @@ pub fn validate_origin(name: &str) -> Result<()> {
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::Invalid(format!("service token name '{name}' must not contain spaces, e.g. external:ci")));
     }
+    // Herald's own origins (announcements) cannot be impersonated by a publisher.
+    if name.to_ascii_lowercase().starts_with("herald:") {
+        return Err(Error::Invalid("service token names starting with 'herald:' are Herald's own".into()));
+    }
     Ok(())
 }
 

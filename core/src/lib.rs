@@ -2,6 +2,7 @@
 //! no HTTP types and no views. The `herald` binary and the Leptos server functions both call
 //! into this crate, so each operation has one implementation.
 
+pub mod announcements;
 pub mod auth;
 pub mod bus;
 pub mod db;

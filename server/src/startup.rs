@@ -162,7 +162,7 @@ impl Application {
     /// Serves until `shutdown` completes, with the background jobs alongside.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
-        let waker = tokio::spawn(wake_snoozed(self.state.hub.db.clone()));
+        let waker = tokio::spawn(timers(self.state.hub.clone()));
         let sender = tokio::spawn(self.deliverer.run(self.state.hub.clone(), self.state.shutting_down.clone()));
         let router = crate::http::router(self.state);
         let stop_streams = self.shutdown;
@@ -196,16 +196,22 @@ async fn maintenance(db: Db, settings: Settings) {
     }
 }
 
-/// Returns snoozed notifications to the inbox when their time comes, within a few seconds.
-async fn wake_snoozed(db: Db) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+/// The jobs that run on the clock, every two seconds: snoozed notifications return to the
+/// inbox, scheduled announcements are published and expired ones leave the inboxes.
+async fn timers(hub: Hub) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match herald_core::notifications::wake_snoozed(&db).await {
+        match herald_core::notifications::wake_snoozed(&hub.db).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(returned = n, "snoozed notifications returned"),
             Err(e) => tracing::warn!(error = %e, "returning snoozed notifications failed; retrying"),
+        }
+        match herald_core::announcements::run_due(&hub.db, &hub.publish).await {
+            Ok((0, 0)) => {}
+            Ok((published, expired)) => tracing::info!(published, expired, "scheduled announcements"),
+            Err(e) => tracing::warn!(error = %e, "publishing scheduled announcements failed; retrying"),
         }
     }
 }

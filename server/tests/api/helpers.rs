@@ -51,6 +51,8 @@ pub fn postgres_admin_url() -> String {
 pub struct TestApp {
     pub base: String,
     pub db: Db,
+    /// What the instance publishes with (base URL, settings policy, routing).
+    pub publish: std::sync::Arc<herald_core::notifications::PublishContext>,
     pub client: reqwest::Client,
     /// The catalog's users; all sign in with `password`.
     pub password: &'static str,
@@ -146,11 +148,13 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr();
     let db = app.state().hub.db.clone();
+    let publish = app.state().hub.publish.clone();
     directory::import_catalog(&db, CATALOG).await.expect("import catalog");
     tokio::spawn(app.run(std::future::pending()));
     TestApp {
         base: format!("http://{addr}"),
         db,
+        publish,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         password: "correct-horse",
         database_url,
@@ -268,6 +272,11 @@ impl Reply {
 }
 
 impl TestApp {
+    /// The instance's publishing context, for calling the core directly.
+    pub fn publish_context(&self) -> herald_core::notifications::PublishContext {
+        self.publish.as_ref().clone()
+    }
+
     /// A service token publishing as `origin`.
     pub async fn service_token(&self, origin: &str) -> String {
         create_service_token(&self.db, origin).await.expect("service token").secret

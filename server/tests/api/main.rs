@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod announcements;
 mod auth;
 mod cli;
 mod compat;

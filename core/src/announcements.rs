@@ -1,0 +1,462 @@
+//! Announcements: what administrators tell everyone or chosen groups. An announcement is
+//! stored as a row of its own and published as ordinary notifications from the origin
+//! [`ORIGIN`] with the scope `announcement:<id>` — so it reaches the inbox, the live stream
+//! and the outbox like any notification, an edit after publishing is a scope update, and
+//! read receipts are the notifications' own read state. One to everyone is a broadcast,
+//! stored once.
+
+use herald_model::{EntityRef, NotificationPayload, OneOrMany, PublishRequest, Recipients, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, Tx};
+use crate::events::log_event;
+use crate::notifications::{PublishContext, publish, validate_payload};
+use crate::time::now_ms;
+use crate::{Error, Result, directory, with_pool, with_tx};
+
+/// The origin announcements are published from.
+pub const ORIGIN: &str = "herald:announcements";
+
+/// What an administrator composes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    pub title: String,
+    /// Markdown.
+    pub body: Option<String>,
+    pub link: Option<String>,
+    pub severity: Severity,
+    pub topic: Option<String>,
+    pub icon: Option<String>,
+    /// Everyone (a broadcast), or the `audience` minus `excluded`.
+    pub everyone: bool,
+    pub audience: Vec<String>,
+    pub excluded: Vec<String>,
+    /// Also forward by email, Slack and webhooks, per each recipient's settings.
+    pub forward: bool,
+    /// When to publish (milliseconds since the epoch), for a scheduled one.
+    pub publish_at: Option<i64>,
+    /// When it leaves inboxes.
+    pub expires_at: Option<i64>,
+}
+
+/// What saving does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    /// Keep it as a draft.
+    Draft,
+    /// Publish at `publish_at`.
+    Schedule,
+    /// Publish now (or, for a published one, publish the edit).
+    Publish,
+}
+
+/// An announcement with its state and read receipts' totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub id: String,
+    pub draft: Draft,
+    /// draft, scheduled, published, expired or withdrawn.
+    pub state: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+    /// People it reached (published) or will reach (otherwise).
+    pub recipients: i64,
+    /// Of those, how many have read it.
+    pub read: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    title: String,
+    body: Option<String>,
+    link: Option<String>,
+    severity: i16,
+    topic: Option<String>,
+    icon: Option<String>,
+    everyone: bool,
+    audience: String,
+    excluded: String,
+    forward: bool,
+    state: String,
+    publish_at: Option<i64>,
+    expires_at: Option<i64>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+    published_at: Option<i64>,
+}
+
+impl Row {
+    fn draft(&self) -> Draft {
+        Draft {
+            title: self.title.clone(),
+            body: self.body.clone(),
+            link: self.link.clone(),
+            severity: Severity::from_rank(self.severity),
+            topic: self.topic.clone(),
+            icon: self.icon.clone(),
+            everyone: self.everyone,
+            audience: serde_json::from_str(&self.audience).unwrap_or_default(),
+            excluded: serde_json::from_str(&self.excluded).unwrap_or_default(),
+            forward: self.forward,
+            publish_at: self.publish_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, title, body, link, severity, topic, icon, everyone, audience, excluded, forward, state, \
+     publish_at, expires_at, created_by, created_at, updated_at, published_at";
+
+fn scope(id: &str) -> String {
+    format!("announcement:{id}")
+}
+
+fn refs(field: &str, list: &[String]) -> Result<Vec<EntityRef>> {
+    list.iter()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(|r| r.parse::<EntityRef>().map_err(|e| Error::Invalid(format!("{field}: {e}"))))
+        .collect()
+}
+
+impl Draft {
+    /// The notification payload it publishes.
+    fn payload(&self, id: &str) -> NotificationPayload {
+        NotificationPayload {
+            title: self.title.clone(),
+            description: self.body.clone(),
+            link: self.link.clone(),
+            severity: self.severity,
+            topic: self.topic.clone(),
+            scope: Some(scope(id)),
+            icon: self.icon.clone(),
+            metadata: None,
+        }
+    }
+
+    fn recipients(&self) -> Result<Recipients> {
+        if self.everyone {
+            return Ok(Recipients::Broadcast);
+        }
+        let include: Vec<String> = refs("audience", &self.audience)?.iter().map(|r| r.to_string()).collect();
+        let exclude: Vec<String> = refs("excluded", &self.excluded)?.iter().map(|r| r.to_string()).collect();
+        Ok(Recipients::Entity {
+            entity_ref: OneOrMany::Many(include),
+            exclude_entity_ref: Some(OneOrMany::Many(exclude)),
+        })
+    }
+
+    /// Checks it before it is stored.
+    fn check(&self, ctx: &PublishContext, intent: Intent, now: i64) -> Result<Draft> {
+        let payload = validate_payload(&self.payload("check"), &ctx.base_url)?;
+        let audience: Vec<String> = refs("audience", &self.audience)?.iter().map(|r| r.to_string()).collect();
+        let excluded: Vec<String> = refs("excluded", &self.excluded)?.iter().map(|r| r.to_string()).collect();
+        if !self.everyone && audience.is_empty() {
+            return Err(Error::Invalid("choose the groups or users it is for, or everyone".into()));
+        }
+        if intent == Intent::Schedule && !self.publish_at.is_some_and(|t| t > now) {
+            return Err(Error::Invalid("a scheduled announcement needs a publishing time in the future".into()));
+        }
+        if let Some(e) = self.expires_at {
+            if e <= now || self.publish_at.is_some_and(|p| intent == Intent::Schedule && e <= p) {
+                return Err(Error::Invalid("the expiry must come after publishing".into()));
+            }
+        }
+        Ok(Draft {
+            title: payload.title,
+            body: payload.description,
+            link: payload.link,
+            topic: payload.topic,
+            icon: payload.icon,
+            audience,
+            excluded,
+            publish_at: if intent == Intent::Schedule { self.publish_at } else { None },
+            ..self.clone()
+        })
+    }
+}
+
+/// Creates (`id` is `None`) or changes an announcement and does what `intent` says. A
+/// published one can only be edited by publishing the edit, which its recipients see as an
+/// update; withdrawn and expired ones cannot be changed.
+pub async fn save(
+    db: &Db,
+    ctx: &PublishContext,
+    admin: &EntityRef,
+    id: Option<&str>,
+    draft: &Draft,
+    intent: Intent,
+) -> Result<Announcement> {
+    let now = now_ms();
+    let draft = draft.check(ctx, intent, now)?;
+    let id = match id {
+        Some(id) => {
+            let current = get_row(db, id).await?;
+            match (current.state.as_str(), intent) {
+                ("withdrawn" | "expired", _) => {
+                    return Err(Error::Conflict(format!(
+                        "this announcement is {}; it cannot be changed",
+                        current.state
+                    )));
+                }
+                ("published", Intent::Draft | Intent::Schedule) => {
+                    return Err(Error::Conflict(
+                        "this announcement is published: publish the edit, or withdraw it".into(),
+                    ));
+                }
+                _ => {}
+            }
+            id.to_string()
+        }
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let state = match intent {
+        Intent::Draft => "draft",
+        Intent::Schedule => "scheduled",
+        Intent::Publish => "published",
+    };
+    with_pool!(db.writer(), |c| sqlx::query(
+        "INSERT INTO announcements (id, title, body, link, severity, topic, icon, everyone, audience, excluded,
+             forward, state, publish_at, expires_at, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, link = excluded.link,
+             severity = excluded.severity, topic = excluded.topic, icon = excluded.icon,
+             everyone = excluded.everyone, audience = excluded.audience, excluded = excluded.excluded,
+             forward = excluded.forward, state = excluded.state, publish_at = excluded.publish_at,
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at"
+    )
+    .bind(&id)
+    .bind(&draft.title)
+    .bind(&draft.body)
+    .bind(&draft.link)
+    .bind(draft.severity.rank())
+    .bind(&draft.topic)
+    .bind(&draft.icon)
+    .bind(draft.everyone)
+    .bind(serde_json::to_string(&draft.audience)?)
+    .bind(serde_json::to_string(&draft.excluded)?)
+    .bind(draft.forward)
+    .bind(state)
+    .bind(draft.publish_at)
+    .bind(draft.expires_at)
+    .bind(admin.as_str())
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if intent == Intent::Publish {
+        publish_row(db, ctx, &id).await?;
+    }
+    get(db, &id).await
+}
+
+/// Publishes an announcement as it is stored (first time, or an edit).
+async fn publish_row(db: &Db, ctx: &PublishContext, id: &str) -> Result<usize> {
+    let row = get_row(db, id).await?;
+    let draft = row.draft();
+    let request = PublishRequest { recipients: draft.recipients()?, payload: draft.payload(id) };
+    // Without forwarding, the channels beyond the inbox are left out for this one.
+    let quiet;
+    let ctx = if draft.forward {
+        ctx
+    } else {
+        quiet = PublishContext { routing: Default::default(), ..ctx.clone() };
+        &quiet
+    };
+    let stored = publish(db, ctx, ORIGIN, &request).await?;
+    let now = now_ms();
+    with_pool!(db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET state = 'published', published_at = COALESCE(published_at, $1), updated_at = $1
+         WHERE id = $2"
+    )
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(stored.len())
+}
+
+/// Withdraws an announcement: it leaves every inbox (open tabs hear of it) and deliveries not
+/// yet sent are cancelled.
+pub async fn withdraw(db: &Db, id: &str) -> Result<()> {
+    let row = get_row(db, id).await?;
+    if row.state == "withdrawn" {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    remove_notifications(&mut tx, id, "the announcement was withdrawn").await?;
+    with_tx!(&mut tx, |c| sqlx::query("UPDATE announcements SET state = 'withdrawn', updated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await
+}
+
+/// Deletes the notifications an announcement made and tells their users' tabs.
+async fn remove_notifications(tx: &mut Tx, id: &str, why: &str) -> Result<()> {
+    let now = now_ms();
+    let rows = with_tx!(tx, |c| sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT id, user_ref FROM notifications WHERE origin = $1 AND scope = $2"
+    )
+    .bind(ORIGIN)
+    .bind(scope(id))
+    .fetch_all(c)
+    .await)?;
+    for (nid, user) in &rows {
+        with_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'dead', last_error = $1, updated_at = $2
+                 WHERE notification_id = $3 AND status IN ('pending', 'digest')",
+            )
+            .bind(why)
+            .bind(now)
+            .bind(nid)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("DELETE FROM broadcast_status WHERE notification_id = $1").bind(nid).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM notifications WHERE id = $1")
+                .bind(nid)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        let user = user.as_deref().and_then(|u| u.parse::<EntityRef>().ok());
+        let event = serde_json::json!({ "ids": [nid], "archived": true, "removed": true });
+        log_event(tx, user.as_ref(), "update", &event.to_string(), now).await?;
+    }
+    Ok(())
+}
+
+/// Publishes scheduled announcements whose time has come and expires published ones whose
+/// expiry has passed. Each is claimed with `UPDATE … RETURNING`, so instances never do one
+/// twice. Returns (published, expired).
+pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
+    let now = now_ms();
+    let due = with_pool!(db.writer(), |c| sqlx::query_scalar::<_, String>(
+        "UPDATE announcements SET state = 'publishing', updated_at = $1
+         WHERE state = 'scheduled' AND publish_at <= $1 RETURNING id"
+    )
+    .bind(now)
+    .fetch_all(c)
+    .await)?;
+    for id in &due {
+        if let Err(e) = publish_row(db, ctx, id).await {
+            // Back to scheduled: the next run tries again.
+            with_pool!(db.writer(), |c| sqlx::query("UPDATE announcements SET state = 'scheduled' WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            return Err(e);
+        }
+    }
+    let expired = with_pool!(db.writer(), |c| sqlx::query_scalar::<_, String>(
+        "UPDATE announcements SET state = 'expired', updated_at = $1
+         WHERE state = 'published' AND expires_at IS NOT NULL AND expires_at <= $1 RETURNING id"
+    )
+    .bind(now)
+    .fetch_all(c)
+    .await)?;
+    for id in &expired {
+        let mut tx = db.begin().await?;
+        remove_notifications(&mut tx, id, "the announcement expired").await?;
+        tx.commit().await?;
+    }
+    Ok((due.len(), expired.len()))
+}
+
+async fn get_row(db: &Db, id: &str) -> Result<Row> {
+    let sql = format!("SELECT {COLUMNS} FROM announcements WHERE id = $1");
+    with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(&sql).bind(id).fetch_optional(c).await)?
+        .ok_or_else(|| Error::NotFound(format!("no announcement with id '{id}'")))
+}
+
+/// How many people an audience is.
+pub async fn reach(db: &Db, everyone: bool, audience: &[String], excluded: &[String]) -> Result<i64> {
+    if everyone {
+        return directory::count_users(db).await;
+    }
+    let include = refs("audience", audience)?;
+    if include.is_empty() {
+        return Ok(0);
+    }
+    Ok(directory::resolve_recipients(db, &include, &refs("excluded", excluded)?).await?.len() as i64)
+}
+
+/// Who has read a published announcement and who has not: (user, read at).
+pub async fn receipts(db: &Db, id: &str) -> Result<Vec<(String, Option<i64>)>> {
+    let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, (String, Option<String>, Option<i64>)>(
+        "SELECT id, user_ref, read FROM notifications WHERE origin = $1 AND scope = $2"
+    )
+    .bind(ORIGIN)
+    .bind(scope(id))
+    .fetch_all(c)
+    .await)?;
+    let mut out = Vec::new();
+    for (nid, user, read) in rows {
+        match user {
+            Some(u) => out.push((u, read)),
+            // A broadcast: every user, with their own state.
+            None => {
+                out.extend(with_pool!(db.reader(), |c| sqlx::query_as::<_, (String, Option<i64>)>(
+                    "SELECT u.ref, s.read FROM users u
+                     LEFT JOIN broadcast_status s ON s.notification_id = $1 AND s.user_ref = u.ref
+                     ORDER BY u.ref"
+                )
+                .bind(&nid)
+                .fetch_all(c)
+                .await)?);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// One announcement with its totals.
+pub async fn get(db: &Db, id: &str) -> Result<Announcement> {
+    let row = get_row(db, id).await?;
+    summarize(db, row).await
+}
+
+async fn summarize(db: &Db, row: Row) -> Result<Announcement> {
+    let draft = row.draft();
+    let (recipients, read) = if row.state == "published" {
+        let r = receipts(db, &row.id).await?;
+        (r.len() as i64, r.iter().filter(|(_, read)| read.is_some()).count() as i64)
+    } else if row.state == "draft" || row.state == "scheduled" {
+        (reach(db, draft.everyone, &draft.audience, &draft.excluded).await.unwrap_or(0), 0)
+    } else {
+        (0, 0)
+    };
+    Ok(Announcement {
+        id: row.id,
+        draft,
+        state: row.state,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        published_at: row.published_at,
+        recipients,
+        read,
+    })
+}
+
+/// Every announcement, newest first.
+pub async fn list(db: &Db) -> Result<Vec<Announcement>> {
+    let sql = format!("SELECT {COLUMNS} FROM announcements ORDER BY created_at DESC, id DESC LIMIT 200");
+    let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(&sql).fetch_all(c).await)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(summarize(db, row).await?);
+    }
+    Ok(out)
+}

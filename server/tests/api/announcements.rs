@@ -1,0 +1,170 @@
+//! Announcements: composed by administrators, published as notifications (a broadcast for
+//! everyone), edited as scope updates, scheduled, expired and withdrawn, with read receipts.
+
+use std::time::Duration;
+
+use herald_core::announcements::{self, Draft, Intent};
+use herald_model::{EntityRef, Severity};
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::TestApp;
+
+const LIST: &str = "/api/notifications/notifications";
+
+fn admin() -> EntityRef {
+    "user:default/alice".parse().unwrap()
+}
+
+fn draft(title: &str, audience: &[&str]) -> Draft {
+    Draft {
+        title: title.into(),
+        body: Some("Read **this**.".into()),
+        severity: Severity::High,
+        everyone: audience.is_empty(),
+        audience: audience.iter().map(|s| s.to_string()).collect(),
+        forward: true,
+        ..Draft::default()
+    }
+}
+
+async fn titles(app: &TestApp, token: &str) -> Vec<String> {
+    let body: Value = app.get(LIST, token).await.body;
+    body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["payload"]["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+both!(an_announcement_reaches_its_audience_is_edited_read_and_withdrawn, |app| async {
+    let ctx = app.publish_context();
+    let (bob, carol) = (app.user_token("bob").await, app.user_token("carol").await);
+    assert_eq!(announcements::reach(&app.db, false, &["group:default/platform".into()], &[]).await.unwrap(), 2);
+    assert_eq!(announcements::reach(&app.db, true, &[], &[]).await.unwrap(), 4);
+
+    let a = announcements::save(
+        &app.db,
+        &ctx,
+        &admin(),
+        None,
+        &draft("Migration deadline", &["group:default/platform"]),
+        Intent::Publish,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.state, "published");
+    assert_eq!((a.recipients, a.read), (2, 0));
+    assert_eq!(titles(&app, &bob).await, ["Migration deadline"]);
+    assert!(titles(&app, &carol).await.is_empty(), "not in the audience");
+    let n = &app.get(LIST, &bob).await.body["notifications"][0];
+    assert_eq!(n["origin"], "herald:announcements");
+    let id = n["id"].as_str().unwrap().to_string();
+    app.post("/api/notifications/notifications/update", &bob, json!({"ids": [id], "read": true})).await;
+    let a = announcements::get(&app.db, &a.id).await.unwrap();
+    assert_eq!((a.recipients, a.read), (2, 1), "read receipts follow");
+    let receipts = announcements::receipts(&app.db, &a.id).await.unwrap();
+    assert!(receipts.iter().any(|(u, r)| u == "user:default/bob" && r.is_some()));
+    assert!(receipts.iter().any(|(u, r)| u == "user:default/alice" && r.is_none()));
+
+    // An edit is a scope update: the same notification, changed and unread again.
+    let edited = announcements::save(
+        &app.db,
+        &ctx,
+        &admin(),
+        Some(&a.id),
+        &draft("Migration deadline moved", &["group:default/platform"]),
+        Intent::Publish,
+    )
+    .await
+    .unwrap();
+    let list = app.get(LIST, &bob).await.body;
+    assert_eq!(list["totalCount"], 1);
+    assert_eq!(list["notifications"][0]["id"], id.as_str());
+    assert_eq!(list["notifications"][0]["payload"]["title"], "Migration deadline moved");
+    assert!(list["notifications"][0]["read"].is_null());
+    let err = announcements::save(
+        &app.db,
+        &ctx,
+        &admin(),
+        Some(&a.id),
+        &draft("x", &["group:default/platform"]),
+        Intent::Draft,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("publish the edit"), "{err}");
+
+    announcements::withdraw(&app.db, &edited.id).await.unwrap();
+    assert!(titles(&app, &bob).await.is_empty(), "withdrawn: gone from inboxes");
+    assert_eq!(announcements::get(&app.db, &a.id).await.unwrap().state, "withdrawn");
+    assert!(
+        announcements::save(&app.db, &ctx, &admin(), Some(&a.id), &draft("x", &[]), Intent::Publish).await.is_err()
+    );
+
+    // To everyone: one broadcast, whatever the number of users.
+    let all =
+        announcements::save(&app.db, &ctx, &admin(), None, &draft("All hands", &[]), Intent::Publish).await.unwrap();
+    assert_eq!(titles(&app, &carol).await, ["All hands"]);
+    let stored: i64 = herald_core::with_pool!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE scope = $1"
+    )
+    .bind(format!("announcement:{}", all.id))
+    .fetch_one(c)
+    .await)
+    .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(announcements::get(&app.db, &all.id).await.unwrap().recipients, 4);
+    assert_eq!(announcements::list(&app.db).await.unwrap().len(), 2);
+});
+
+both!(announcements_are_scheduled_and_expire_on_time, |app| async {
+    let ctx = app.publish_context();
+    let bob = app.user_token("bob").await;
+    let now = herald_core::time::now_ms();
+    let mut later = draft("Published on time", &["user:default/bob"]);
+    later.publish_at = Some(now + 1500);
+    let a = announcements::save(&app.db, &ctx, &admin(), None, &later, Intent::Schedule).await.unwrap();
+    assert_eq!(a.state, "scheduled");
+    assert!(titles(&app, &bob).await.is_empty(), "not before its time");
+    eventually("the scheduled announcement arrives", async || titles(&app, &bob).await == ["Published on time"]).await;
+    assert_eq!(announcements::get(&app.db, &a.id).await.unwrap().state, "published");
+
+    let mut short = draft("Short-lived", &["user:default/bob"]);
+    short.expires_at = Some(herald_core::time::now_ms() + 1500);
+    let s = announcements::save(&app.db, &ctx, &admin(), None, &short, Intent::Publish).await.unwrap();
+    assert!(titles(&app, &bob).await.contains(&"Short-lived".to_string()));
+    eventually("it expires", async || !titles(&app, &bob).await.contains(&"Short-lived".to_string())).await;
+    assert_eq!(announcements::get(&app.db, &s.id).await.unwrap().state, "expired");
+
+    // What cannot be done is refused with a reason.
+    let mut past = draft("Too late", &["user:default/bob"]);
+    past.publish_at = Some(now - 1000);
+    assert!(announcements::save(&app.db, &ctx, &admin(), None, &past, Intent::Schedule).await.is_err());
+    assert!(
+        announcements::save(
+            &app.db,
+            &ctx,
+            &admin(),
+            None,
+            &Draft { everyone: false, ..draft("Nobody", &[]) },
+            Intent::Publish
+        )
+        .await
+        .is_err()
+    );
+    let mut hostile = draft("Hostile", &[]);
+    hostile.link = Some("javascript:alert(1)".into());
+    assert!(announcements::save(&app.db, &ctx, &admin(), None, &hostile, Intent::Publish).await.is_err());
+});
