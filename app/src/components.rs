@@ -238,3 +238,65 @@ pub fn StateButton(
         </ActionForm>
     }
 }
+
+/// Active critical announcements the signed-in user has not dismissed (read): (id, title).
+#[server(endpoint = "critical-announcements")]
+pub async fn critical_announcements() -> Result<Vec<(String, String)>, ServerFnError> {
+    use crate::server::{current_user, fail, hub};
+    use herald_core::notifications::{Filter, ListQuery, list};
+    let hub = hub()?;
+    let Some(user) = current_user().await? else { return Ok(vec![]) };
+    let q = ListQuery {
+        filter: Filter { read: Some(false), minimum_severity: Some(Severity::Critical), ..Filter::default() },
+        limit: 50,
+        ..ListQuery::default()
+    };
+    let (rows, _) = list(&hub.db, &user, &q).await.map_err(fail)?;
+    Ok(rows
+        .into_iter()
+        .filter(|n| n.origin == herald_core::announcements::ORIGIN)
+        .map(|n| (n.id, n.payload.title))
+        .take(3)
+        .collect())
+}
+
+/// A site-wide banner for active critical announcements, until the user dismisses them.
+#[component]
+pub fn CriticalBanner() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let session = expect_context::<Session>();
+    let dismiss = ServerAction::<SetStateForm>::new();
+    let active = Resource::new(
+        move || {
+            (
+                session.version(),
+                dismiss.version().get(),
+                live.arrivals.with(Vec::len),
+                live.last_update.get(),
+                live.resets.get(),
+            )
+        },
+        |_| critical_announcements(),
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                active
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, title)| {
+                        let href = format!("/notifications/{id}");
+                        view! {
+                            <div class="banner" role="alert" data-testid="critical-banner">
+                                <SeverityIcon severity=Severity::Critical />
+                                <p><strong>{title}</strong>" "<A href=href>"Read more"</A></p>
+                                <StateButton action=dismiss id=id field="read" value=true label="Dismiss" class="link-button" />
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            })}
+        </Transition>
+    }
+}

@@ -3,7 +3,7 @@ use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context}
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::components::{SideNav, Toasts, TopBar};
+use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::{Live, title_with_count};
 use crate::pages::{AdminPage, DetailPage, InboxPage, NotFound, SettingsPage, SignInPage};
 use crate::session::{Me, SignIn, SignOut, whoami};
@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <TopBar />
+            <CriticalBanner />
             <div class="layout">
                 <SideNav />
                 // Pages render in `SsrMode::Async`: the server waits for their data, so the

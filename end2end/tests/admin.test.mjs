@@ -56,6 +56,16 @@ const SERVER_FUNCTIONS = [
   ['admin/tokens/revoke', { id: 'x' }],
   ['admin/deliveries/retry', { id: '' }],
   ['admin/directory/import', { yaml: 'kind: User\nmetadata: {name: mallory}\nspec: {}' }],
+  ['admin/announcements', {}],
+  ['admin/announcements/save', {
+    id: '', title: 'Sneaky', body: '', link: '', severity: 'critical', topic: '', audience_kind: 'everyone',
+    audience: '', excluded: '', publish_at: '', expires_at: '', intent: 'publish',
+  }],
+  ['admin/announcements/withdraw', { id: 'x' }],
+  ['admin/announcements/preview', { body: '**x**' }],
+  ['admin/announcements/reach', { everyone: 'true', audience: '', excluded: '' }],
+  ['admin/announcements/receipts', { id: 'x' }],
+  ['admin/directory/search', { q: 'al' }],
 ];
 
 describe('the admin console', () => {
@@ -75,6 +85,8 @@ describe('the admin console', () => {
     }
     const users = await herald.cli(['user', 'list']);
     assert.ok(!users.includes('mallory'), 'nothing was imported');
+    const inbox = await context.request.get(`${herald.base}/api/notifications/notifications`);
+    assert.ok(!(await inbox.text()).includes('Sneaky'), 'nothing was announced');
     await context.close();
   });
 
@@ -148,5 +160,103 @@ describe('the admin console', () => {
     assert.deepEqual(violations, []);
     await screenshot(page, 'admin');
     await context.close();
+  });
+});
+
+/** A user's inbox page with the live stream connected. */
+async function watching(user, javaScriptEnabled = true) {
+  const s = await signedIn(user, javaScriptEnabled);
+  if (javaScriptEnabled) await s.page.locator('[data-testid=live-indicator][data-state=live]').waitFor();
+  return s;
+}
+
+async function compose(page, { title, body = '', severity = 'normal', audience = '', excluded = '' }) {
+  await page.goto(`${herald.base}/admin`);
+  await hydrated(page);
+  await page.fill('#a-title', title);
+  if (body) await page.fill('#a-body', body);
+  await page.selectOption('#a-severity', severity);
+  if (audience) {
+    await page.check('input[name=audience_kind][value=chosen]');
+    await page.fill('#a-audience', audience);
+    if (excluded) await page.fill('#a-excluded', excluded);
+  } else {
+    await page.check('input[name=audience_kind][value=everyone]');
+  }
+}
+
+describe('announcements', () => {
+  test('an admin previews and sends to a group: a member gets the toast, a non-member does not; receipts follow', async () => {
+    const admin = await signedIn('alice');
+    const member = await watching('carol');
+    const outsider = await watching('bob');
+    await compose(admin.page, {
+      title: 'Frontend freeze on Friday',
+      body: 'Merges **pause** at 17:00. <script>window.hacked = 1</script>',
+      audience: 'group:default/frontend',
+      excluded: 'user:default/dave',
+    });
+    await admin.page.locator('[data-testid=preview] strong').waitFor();
+    assert.equal(await admin.page.locator('[data-testid=preview] strong').textContent(), 'pause');
+    assert.equal(await admin.page.locator('[data-testid=preview] script').count(), 0, 'the preview is sanitized');
+    await admin.page.waitForFunction(() => document.querySelector('[data-testid=reach]')?.textContent === 'Will reach 1 person.');
+    await admin.page.fill('#a-search', 'front');
+    await screenshot(admin.page, 'admin-composer');
+    await admin.page.getByRole('button', { name: 'Publish now' }).click();
+    await admin.page.waitForFunction(() => /Published to 1 person/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    const toast = member.page.locator('[data-testid=toast]', { hasText: 'Frontend freeze on Friday' });
+    await toast.waitFor({ timeout: 10_000 });
+    await outsider.page.waitForTimeout(1500);
+    assert.equal(await outsider.page.locator('[data-testid=toast]', { hasText: 'Frontend freeze' }).count(), 0, 'not for non-members');
+    assert.equal(await member.page.evaluate(() => window.hacked), undefined);
+
+    const row = admin.page.locator('[data-testid=announcement]', { hasText: 'Frontend freeze on Friday' });
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-state'), 'published');
+    assert.equal(await row.locator('[data-testid=read-count]').textContent(), '0 of 1');
+    await toast.locator('button', { hasText: 'Mark read' }).click();
+    for (let i = 0; i < 50; i++) {
+      await admin.page.reload();
+      if ((await row.locator('[data-testid=read-count]').textContent()) === '1 of 1') break;
+      await admin.page.waitForTimeout(200);
+    }
+    assert.equal(await row.locator('[data-testid=read-count]').textContent(), '1 of 1');
+    await hydrated(admin.page);
+    await row.locator('button', { hasText: 'Read receipts' }).click();
+    assert.match(await admin.page.locator('[data-testid=receipts-read]').textContent(), /user:default\/carol/);
+    for (const s of [admin, member, outsider]) await s.context.close();
+  });
+
+  test('a scheduled announcement arrives at its time', async () => {
+    const admin = await signedIn('alice');
+    const member = await watching('dave');
+    await compose(admin.page, { title: 'Scheduled hello', audience: 'group:default/frontend' });
+    const soon = await admin.page.evaluate(() => {
+      const d = new Date(Date.now() + 4000);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    });
+    await admin.page.fill('#a-publish-at', soon);
+    await admin.page.getByRole('button', { name: 'Schedule' }).click();
+    await admin.page.waitForFunction(() => /Scheduled/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    assert.equal(await member.page.locator('[data-testid=toast]', { hasText: 'Scheduled hello' }).count(), 0, 'not before its time');
+    await member.page.locator('[data-testid=toast]', { hasText: 'Scheduled hello' }).waitFor({ timeout: 15_000 });
+    for (const s of [admin, member]) await s.context.close();
+  });
+
+  test('a critical announcement shows a banner on every page until dismissed, without JavaScript too', async () => {
+    const admin = await signedIn('alice');
+    await compose(admin.page, { title: 'Incident: VPN down', severity: 'critical' });
+    await admin.page.getByRole('button', { name: 'Publish now' }).click();
+    await admin.page.waitForFunction(() => /Published/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    const reader = await signedIn('bob', false);
+    await reader.page.goto(`${herald.base}/settings`);
+    const banner = reader.page.locator('[data-testid=critical-banner]', { hasText: 'Incident: VPN down' });
+    await banner.waitFor();
+    await screenshot(reader.page, 'critical-banner');
+    await banner.locator('button', { hasText: 'Dismiss' }).click();
+    await reader.page.waitForLoadState();
+    assert.equal(await reader.page.locator('[data-testid=critical-banner]', { hasText: 'Incident: VPN down' }).count(), 0);
+    for (const s of [admin, reader]) await s.context.close();
   });
 });

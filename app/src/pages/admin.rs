@@ -2,6 +2,8 @@
 //! function here checks the admin role on the server (`server::require_admin`), so a
 //! non-admin gets 403 whatever they send.
 
+mod announcements;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -216,10 +218,12 @@ fn Console() -> impl IntoView {
     view! {
         <h1 class="page-title">"Admin"</h1>
         <nav class="views" aria-label="Sections">
+            <a class="view-tab" href="#announcements">"Announcements"</a>
             <a class="view-tab" href="#tokens">"Service tokens"</a>
             <a class="view-tab" href="#deliveries">"Deliveries"</a>
             <a class="view-tab" href="#directory">"Directory"</a>
         </nav>
+        <announcements::Announcements />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {

@@ -1,0 +1,482 @@
+//! Announcements in the admin console: the composer (live preview, audience with directory
+//! search and reach, schedule, expiry) and the list with states and read receipts.
+
+use herald_model::Severity;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::message;
+use crate::clock::Clock;
+
+/// An announcement as the console shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncementView {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub link: String,
+    pub severity: Severity,
+    pub topic: String,
+    pub everyone: bool,
+    pub audience: Vec<String>,
+    pub excluded: Vec<String>,
+    pub forward: bool,
+    pub state: String,
+    pub publish_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub published_at: Option<i64>,
+    pub recipients: i64,
+    pub read: i64,
+}
+
+/// Every announcement, newest first.
+#[server(endpoint = "admin/announcements")]
+pub async fn list_announcements() -> Result<Vec<AnnouncementView>, ServerFnError> {
+    use crate::server::{fail, hub, require_admin};
+    require_admin().await?;
+    let hub = hub()?;
+    Ok(herald_core::announcements::list(&hub.db)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|a| AnnouncementView {
+            id: a.id,
+            title: a.draft.title,
+            body: a.draft.body.unwrap_or_default(),
+            link: a.draft.link.unwrap_or_default(),
+            severity: a.draft.severity,
+            topic: a.draft.topic.unwrap_or_default(),
+            everyone: a.draft.everyone,
+            audience: a.draft.audience,
+            excluded: a.draft.excluded,
+            forward: a.draft.forward,
+            state: a.state,
+            publish_at: a.draft.publish_at,
+            expires_at: a.draft.expires_at,
+            published_at: a.published_at,
+            recipients: a.recipients,
+            read: a.read,
+        })
+        .collect())
+}
+
+/// A `datetime-local` value in the browser's zone (`tz` minutes east of UTC), as
+/// milliseconds since the epoch.
+#[cfg(feature = "ssr")]
+fn local_time(field: &str, value: &str, tz: i32) -> Result<Option<i64>, ServerFnError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let parsed = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| ServerFnError::new(format!("{field}: '{value}' is not a date and time")))?;
+    Ok(Some(parsed.and_utc().timestamp_millis() - i64::from(tz) * 60_000))
+}
+
+#[cfg(feature = "ssr")]
+fn ref_list(s: &str) -> Vec<String> {
+    s.split([',', '\n', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect()
+}
+
+/// Saves the composer: `intent` is `draft`, `schedule` or `publish` (the button pressed).
+#[server(endpoint = "admin/announcements/save")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_announcement(
+    id: String,
+    title: String,
+    body: String,
+    link: String,
+    severity: String,
+    topic: String,
+    audience_kind: String,
+    audience: String,
+    excluded: String,
+    forward: Option<String>,
+    publish_at: String,
+    expires_at: String,
+    tz: Option<i32>,
+    intent: String,
+) -> Result<String, ServerFnError> {
+    use crate::server::{fail, hub, require_admin};
+    use herald_core::announcements::{Draft, Intent, save};
+    let admin = require_admin().await?;
+    let hub = hub()?;
+    let tz = tz.unwrap_or(0);
+    let intent = match intent.as_str() {
+        "draft" => Intent::Draft,
+        "schedule" => Intent::Schedule,
+        "publish" => Intent::Publish,
+        other => return Err(ServerFnError::new(format!("unknown action '{other}'"))),
+    };
+    let opt = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let draft = Draft {
+        title,
+        body: opt(body),
+        link: opt(link),
+        severity: severity.parse().map_err(ServerFnError::new)?,
+        topic: opt(topic),
+        icon: None,
+        everyone: audience_kind == "everyone",
+        audience: ref_list(&audience),
+        excluded: ref_list(&excluded),
+        forward: forward.is_some(),
+        publish_at: local_time("publish at", &publish_at, tz)?,
+        expires_at: local_time("expires at", &expires_at, tz)?,
+    };
+    let id = Some(id).filter(|i| !i.is_empty());
+    let saved = save(&hub.db, &hub.publish, &admin, id.as_deref(), &draft, intent).await.map_err(fail)?;
+    Ok(match saved.state.as_str() {
+        "published" => {
+            format!("Published to {} {}.", saved.recipients, if saved.recipients == 1 { "person" } else { "people" })
+        }
+        "scheduled" => "Scheduled.".to_string(),
+        _ => "Draft saved.".to_string(),
+    })
+}
+
+/// Withdraws an announcement: it leaves every inbox.
+#[server(endpoint = "admin/announcements/withdraw")]
+pub async fn withdraw_announcement(id: String) -> Result<(), ServerFnError> {
+    use crate::server::{fail, hub, require_admin};
+    require_admin().await?;
+    let hub = hub()?;
+    herald_core::announcements::withdraw(&hub.db, &id).await.map_err(fail)
+}
+
+/// Renders markdown with the inbox's sanitizer, for the live preview.
+#[server(endpoint = "admin/announcements/preview")]
+pub async fn preview_markdown(body: String) -> Result<String, ServerFnError> {
+    crate::server::require_admin().await?;
+    Ok(herald_core::markdown::render(&body))
+}
+
+/// How many people an audience is.
+#[server(endpoint = "admin/announcements/reach")]
+pub async fn announcement_reach(everyone: bool, audience: String, excluded: String) -> Result<i64, ServerFnError> {
+    use crate::server::{hub, require_admin};
+    require_admin().await?;
+    let hub = hub()?;
+    herald_core::announcements::reach(&hub.db, everyone, &ref_list(&audience), &ref_list(&excluded))
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))
+}
+
+/// Groups and users whose ref or name contains `q`, for the audience picker.
+#[server(endpoint = "admin/directory/search")]
+pub async fn search_directory(q: String) -> Result<Vec<(String, String)>, ServerFnError> {
+    use crate::server::{fail, hub, require_admin};
+    require_admin().await?;
+    let hub = hub()?;
+    let q = q.trim().to_lowercase();
+    if q.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut out = Vec::new();
+    for g in herald_core::directory::list_groups(&hub.db).await.map_err(fail)? {
+        let name = g.display_name.unwrap_or_default();
+        if g.group_ref.contains(&q) || name.to_lowercase().contains(&q) {
+            out.push((g.group_ref, name));
+        }
+    }
+    for u in herald_core::directory::list_users(&hub.db).await.map_err(fail)? {
+        let name = u.display_name.unwrap_or_default();
+        if u.user_ref.contains(&q) || name.to_lowercase().contains(&q) {
+            out.push((u.user_ref, name));
+        }
+    }
+    out.truncate(20);
+    Ok(out)
+}
+
+/// Who has read an announcement: (user, read).
+#[server(endpoint = "admin/announcements/receipts")]
+pub async fn announcement_receipts(id: String) -> Result<Vec<(String, bool)>, ServerFnError> {
+    use crate::server::{fail, hub, require_admin};
+    require_admin().await?;
+    let hub = hub()?;
+    Ok(herald_core::announcements::receipts(&hub.db, &id)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|(u, r)| (u, r.is_some()))
+        .collect())
+}
+
+/// A time for a `datetime-local` input in the browser's zone.
+fn local_input(ms: Option<i64>, tz: i32) -> String {
+    ms.and_then(|t| chrono::DateTime::from_timestamp_millis(t + i64::from(tz) * 60_000))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// The composer's fields, so "Edit" can load an announcement into it.
+#[derive(Clone, Copy)]
+struct Fields {
+    id: RwSignal<String>,
+    title: RwSignal<String>,
+    body: RwSignal<String>,
+    link: RwSignal<String>,
+    severity: RwSignal<String>,
+    topic: RwSignal<String>,
+    everyone: RwSignal<bool>,
+    audience: RwSignal<String>,
+    excluded: RwSignal<String>,
+    publish_at: RwSignal<String>,
+    expires_at: RwSignal<String>,
+}
+
+impl Fields {
+    fn new() -> Fields {
+        Fields {
+            id: RwSignal::new(String::new()),
+            title: RwSignal::new(String::new()),
+            body: RwSignal::new(String::new()),
+            link: RwSignal::new(String::new()),
+            severity: RwSignal::new("normal".into()),
+            topic: RwSignal::new(String::new()),
+            everyone: RwSignal::new(true),
+            audience: RwSignal::new(String::new()),
+            excluded: RwSignal::new(String::new()),
+            publish_at: RwSignal::new(String::new()),
+            expires_at: RwSignal::new(String::new()),
+        }
+    }
+
+    fn load(&self, a: &AnnouncementView, tz: i32) {
+        self.id.set(a.id.clone());
+        self.title.set(a.title.clone());
+        self.body.set(a.body.clone());
+        self.link.set(a.link.clone());
+        self.severity.set(a.severity.as_str().to_string());
+        self.topic.set(a.topic.clone());
+        self.everyone.set(a.everyone);
+        self.audience.set(a.audience.join(", "));
+        self.excluded.set(a.excluded.join(", "));
+        self.publish_at.set(local_input(a.publish_at, tz));
+        self.expires_at.set(local_input(a.expires_at, tz));
+    }
+}
+
+/// The announcements section.
+#[component]
+pub fn Announcements() -> impl IntoView {
+    let save = ServerAction::<SaveAnnouncement>::new();
+    let withdraw = ServerAction::<WithdrawAnnouncement>::new();
+    let list = Resource::new(move || (save.version().get(), withdraw.version().get()), |_| list_announcements());
+    let fields = Fields::new();
+    // A successful save empties the composer for the next one.
+    Effect::new(move |prev: Option<usize>| {
+        let v = save.version().get();
+        if prev.is_some_and(|p| p != v) && matches!(save.value().get_untracked(), Some(Ok(_))) {
+            let fresh = Fields::new();
+            fields.id.set(fresh.id.get_untracked());
+            fields.title.set(String::new());
+            fields.body.set(String::new());
+            fields.link.set(String::new());
+            fields.topic.set(String::new());
+            fields.audience.set(String::new());
+            fields.excluded.set(String::new());
+            fields.publish_at.set(String::new());
+            fields.expires_at.set(String::new());
+        }
+        v
+    });
+    view! {
+        <section class="settings-section wide" id="announcements" aria-labelledby="announcements-title">
+            <h2 id="announcements-title">"Announcements"</h2>
+            <Composer fields save />
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(rows) => view! { <AnnouncementList rows fields withdraw /> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{message(e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The composer.
+#[component]
+fn Composer(fields: Fields, save: ServerAction<SaveAnnouncement>) -> impl IntoView {
+    let clock = expect_context::<Clock>();
+    let preview = Resource::new(
+        move || fields.body.get(),
+        |body| async move { if body.trim().is_empty() { Ok(String::new()) } else { preview_markdown(body).await } },
+    );
+    let reach = Resource::new(
+        move || (fields.everyone.get(), fields.audience.get(), fields.excluded.get()),
+        |(everyone, audience, excluded)| announcement_reach(everyone, audience, excluded),
+    );
+    let search = RwSignal::new(String::new());
+    let found = Resource::new(
+        move || search.get(),
+        |q| async move { if q.trim().len() < 2 { Ok(vec![]) } else { search_directory(q).await } },
+    );
+    let add = move |_| {
+        let pick = search.get_untracked().trim().to_string();
+        if pick.is_empty() {
+            return;
+        }
+        fields.audience.update(|a| {
+            if !a.trim().is_empty() {
+                a.push_str(", ");
+            }
+            a.push_str(&pick);
+        });
+        fields.everyone.set(false);
+        search.set(String::new());
+    };
+    let text = move |signal: RwSignal<String>| move |ev: leptos::ev::Event| signal.set(event_target_value(&ev));
+    view! {
+        <ActionForm action=save attr:class="composer" attr:data-testid="composer">
+            <input type="hidden" name="id" prop:value=move || fields.id.get() />
+            <input type="hidden" name="tz" prop:value=move || clock.tz.get().to_string() />
+            <p class="muted">{move || if fields.id.get().is_empty() { "New announcement".to_string() } else { "Editing an announcement".to_string() }}</p>
+            <label for="a-title">"Title"</label>
+            <input id="a-title" name="title" type="text" required maxlength="255" prop:value=move || fields.title.get() on:input=text(fields.title) />
+            <div class="composer-body">
+                <div>
+                    <label for="a-body">"Message (markdown)"</label>
+                    <textarea id="a-body" name="body" rows="6" prop:value=move || fields.body.get() on:input=text(fields.body)></textarea>
+                </div>
+                <div>
+                    <p class="label">"Preview"</p>
+                    <Transition fallback=|| ()>
+                        <div class="description preview" data-testid="preview" inner_html=move || preview.get().and_then(Result::ok).unwrap_or_default()></div>
+                    </Transition>
+                </div>
+            </div>
+            <div class="setting-row">
+                <label for="a-severity">"Severity"</label>
+                <select id="a-severity" name="severity" prop:value=move || fields.severity.get() on:change=text(fields.severity)>
+                    {Severity::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
+                </select>
+                <label for="a-link">"Link"</label>
+                <input id="a-link" name="link" type="url" placeholder="https://…" prop:value=move || fields.link.get() on:input=text(fields.link) />
+                <label for="a-topic">"Topic"</label>
+                <input id="a-topic" name="topic" type="text" prop:value=move || fields.topic.get() on:input=text(fields.topic) />
+            </div>
+            <fieldset class="audience">
+                <legend>"Audience"</legend>
+                <label><input type="radio" name="audience_kind" value="everyone" prop:checked=move || fields.everyone.get() on:change=move |_| fields.everyone.set(true) />" Everyone"</label>
+                <label><input type="radio" name="audience_kind" value="chosen" prop:checked=move || !fields.everyone.get() on:change=move |_| fields.everyone.set(false) />" Chosen groups and users"</label>
+                <div class="setting-row">
+                    <label for="a-search">"Find"</label>
+                    <input id="a-search" type="search" list="directory-matches" placeholder="group or user" autocomplete="off" prop:value=move || search.get() on:input=text(search) />
+                    <datalist id="directory-matches">
+                        <Transition fallback=|| ()>
+                            {move || found.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|(r, name)| view! { <option value=r.clone()>{name}</option> }).collect_view()}
+                        </Transition>
+                    </datalist>
+                    <button type="button" class="button" on:click=add>"Add"</button>
+                </div>
+                <label for="a-audience">"Groups and users"</label>
+                <input id="a-audience" name="audience" type="text" placeholder="group:default/platform, user:default/alice" prop:value=move || fields.audience.get() on:input=text(fields.audience) />
+                <label for="a-excluded">"Except"</label>
+                <input id="a-excluded" name="excluded" type="text" placeholder="user:default/bob" prop:value=move || fields.excluded.get() on:input=text(fields.excluded) />
+                <p class="muted" role="status" data-testid="reach">
+                    <Transition fallback=|| ()>
+                        {move || reach.get().and_then(Result::ok).map(|n| format!("Will reach {n} {}.", if n == 1 { "person" } else { "people" }))}
+                    </Transition>
+                </p>
+            </fieldset>
+            <div class="setting-row">
+                <label for="a-publish-at">"Publish at"</label>
+                <input id="a-publish-at" name="publish_at" type="datetime-local" step="1" prop:value=move || fields.publish_at.get() on:input=text(fields.publish_at) />
+                <label for="a-expires-at">"Expires at"</label>
+                <input id="a-expires-at" name="expires_at" type="datetime-local" step="1" prop:value=move || fields.expires_at.get() on:input=text(fields.expires_at) />
+                <label><input type="checkbox" name="forward" value="on" checked />" Also by email, Slack and webhooks (per each person's settings)"</label>
+            </div>
+            <div class="setting-row">
+                <button type="submit" name="intent" value="publish" class="button primary">"Publish now"</button>
+                <button type="submit" name="intent" value="schedule" class="button">"Schedule"</button>
+                <button type="submit" name="intent" value="draft" class="button">"Save draft"</button>
+            </div>
+            <p role="status" data-testid="composer-result">
+                {move || save.value().get().map(|r| match r {
+                    Ok(m) => view! { <span>{m}</span> }.into_any(),
+                    Err(e) => view! { <span class="error">{message(e)}</span> }.into_any(),
+                })}
+            </p>
+        </ActionForm>
+    }
+}
+
+/// The announcements with their state and read receipts.
+#[component]
+fn AnnouncementList(
+    rows: Vec<AnnouncementView>,
+    fields: Fields,
+    withdraw: ServerAction<WithdrawAnnouncement>,
+) -> impl IntoView {
+    let clock = expect_context::<Clock>();
+    let shown = RwSignal::new(None::<String>);
+    let receipts = Resource::new(
+        move || shown.get(),
+        |id| async move {
+            match id {
+                Some(id) => announcement_receipts(id).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
+    if rows.is_empty() {
+        return view! { <p class="empty-state">"No announcements yet."</p> }.into_any();
+    }
+    view! {
+        <div class="table-scroll">
+            <table class="tokens" data-testid="announcements">
+                <thead><tr>
+                    <th scope="col">"Title"</th><th scope="col">"Audience"</th><th scope="col">"State"</th>
+                    <th scope="col">"Read"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|a| {
+                        let audience = if a.everyone { "everyone".to_string() } else { a.audience.join(", ") };
+                        let editable = matches!(a.state.as_str(), "draft" | "scheduled" | "published");
+                        let published = a.state == "published";
+                        let (id, id2) = (a.id.clone(), a.id.clone());
+                        let row = a.clone();
+                        view! {
+                            <tr data-testid="announcement" data-state=a.state.clone()>
+                                <td>{a.title.clone()}</td>
+                                <td>{audience}</td>
+                                <td>{a.state.clone()}</td>
+                                <td data-testid="read-count">{if published { format!("{} of {}", a.read, a.recipients) } else { "—".into() }}</td>
+                                <td class="actions">
+                                    {editable.then(|| view! {
+                                        <button type="button" class="link-button" on:click=move |_| fields.load(&row, clock.tz.get_untracked())>"Edit"</button>
+                                    })}
+                                    {published.then(|| view! {
+                                        <button type="button" class="link-button" on:click=move |_| shown.set(Some(id.clone()))>"Read receipts"</button>
+                                    })}
+                                    {editable.then(|| view! {
+                                        <ActionForm action=withdraw attr:class="inline-form">
+                                            <input type="hidden" name="id" value=id2.clone() />
+                                            <button type="submit" class="link-button danger">"Withdraw"</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <Transition fallback=|| ()>
+            {move || receipts.get().and_then(Result::ok).filter(|r| !r.is_empty()).map(|r| {
+                let (read, unread): (Vec<_>, Vec<_>) = r.into_iter().partition(|(_, read)| *read);
+                view! {
+                    <div class="receipts" data-testid="receipts">
+                        <div><h3>{format!("Read ({})", read.len())}</h3><ul data-testid="receipts-read">{read.into_iter().map(|(u, _)| view! { <li>{u}</li> }).collect_view()}</ul></div>
+                        <div><h3>{format!("Not read ({})", unread.len())}</h3><ul data-testid="receipts-unread">{unread.into_iter().map(|(u, _)| view! { <li>{u}</li> }).collect_view()}</ul></div>
+                    </div>
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
