@@ -17,6 +17,7 @@ pub struct AnnouncementView {
     pub link: String,
     pub severity: Severity,
     pub topic: String,
+    pub icon: String,
     pub everyone: bool,
     pub audience: Vec<String>,
     pub excluded: Vec<String>,
@@ -46,6 +47,7 @@ pub async fn list_announcements() -> Result<Vec<AnnouncementView>, ServerFnError
             link: a.draft.link.unwrap_or_default(),
             severity: a.draft.severity,
             topic: a.draft.topic.unwrap_or_default(),
+            icon: a.draft.icon.unwrap_or_default(),
             everyone: a.draft.everyone,
             audience: a.draft.audience,
             excluded: a.draft.excluded,
@@ -89,6 +91,7 @@ pub async fn save_announcement(
     link: String,
     severity: String,
     topic: String,
+    icon: Option<String>,
     audience_kind: String,
     audience: String,
     excluded: String,
@@ -116,7 +119,7 @@ pub async fn save_announcement(
         link: opt(link),
         severity: severity.parse().map_err(ServerFnError::new)?,
         topic: opt(topic),
-        icon: None,
+        icon: icon.and_then(opt),
         everyone: audience_kind == "everyone",
         audience: ref_list(&audience),
         excluded: ref_list(&excluded),
@@ -219,7 +222,9 @@ struct Fields {
     link: RwSignal<String>,
     severity: RwSignal<String>,
     topic: RwSignal<String>,
+    icon: RwSignal<String>,
     everyone: RwSignal<bool>,
+    forward: RwSignal<bool>,
     audience: RwSignal<String>,
     excluded: RwSignal<String>,
     publish_at: RwSignal<String>,
@@ -235,7 +240,9 @@ impl Fields {
             link: RwSignal::new(String::new()),
             severity: RwSignal::new("normal".into()),
             topic: RwSignal::new(String::new()),
+            icon: RwSignal::new(String::new()),
             everyone: RwSignal::new(true),
+            forward: RwSignal::new(true),
             audience: RwSignal::new(String::new()),
             excluded: RwSignal::new(String::new()),
             publish_at: RwSignal::new(String::new()),
@@ -250,7 +257,9 @@ impl Fields {
         self.link.set(a.link.clone());
         self.severity.set(a.severity.as_str().to_string());
         self.topic.set(a.topic.clone());
+        self.icon.set(a.icon.clone());
         self.everyone.set(a.everyone);
+        self.forward.set(a.forward);
         self.audience.set(a.audience.join(", "));
         self.excluded.set(a.excluded.join(", "));
         self.publish_at.set(local_input(a.publish_at, tz));
@@ -269,12 +278,13 @@ pub fn Announcements() -> impl IntoView {
     Effect::new(move |prev: Option<usize>| {
         let v = save.version().get();
         if prev.is_some_and(|p| p != v) && matches!(save.value().get_untracked(), Some(Ok(_))) {
-            let fresh = Fields::new();
-            fields.id.set(fresh.id.get_untracked());
+            fields.id.set(String::new());
             fields.title.set(String::new());
             fields.body.set(String::new());
             fields.link.set(String::new());
             fields.topic.set(String::new());
+            fields.icon.set(String::new());
+            fields.forward.set(true);
             fields.audience.set(String::new());
             fields.excluded.set(String::new());
             fields.publish_at.set(String::new());
@@ -358,6 +368,8 @@ fn Composer(fields: Fields, save: ServerAction<SaveAnnouncement>) -> impl IntoVi
                 <input id="a-link" name="link" type="url" placeholder="https://…" prop:value=move || fields.link.get() on:input=text(fields.link) />
                 <label for="a-topic">"Topic"</label>
                 <input id="a-topic" name="topic" type="text" prop:value=move || fields.topic.get() on:input=text(fields.topic) />
+                <label for="a-icon">"Icon"</label>
+                <input id="a-icon" name="icon" type="text" placeholder="e.g. megaphone" maxlength="255" prop:value=move || fields.icon.get() on:input=text(fields.icon) />
             </div>
             <fieldset class="audience">
                 <legend>"Audience"</legend>
@@ -388,7 +400,10 @@ fn Composer(fields: Fields, save: ServerAction<SaveAnnouncement>) -> impl IntoVi
                 <input id="a-publish-at" name="publish_at" type="datetime-local" step="1" prop:value=move || fields.publish_at.get() on:input=text(fields.publish_at) />
                 <label for="a-expires-at">"Expires at"</label>
                 <input id="a-expires-at" name="expires_at" type="datetime-local" step="1" prop:value=move || fields.expires_at.get() on:input=text(fields.expires_at) />
-                <label><input type="checkbox" name="forward" value="on" checked />" Also by email, Slack and webhooks (per each person's settings)"</label>
+                <label>
+                    <input type="checkbox" name="forward" value="on" prop:checked=move || fields.forward.get() on:change=move |ev| fields.forward.set(event_target_checked(&ev)) />
+                    " Also by email, Slack and webhooks (per each person's settings)"
+                </label>
             </div>
             <div class="setting-row">
                 <button type="submit" name="intent" value="publish" class="button primary">"Publish now"</button>
