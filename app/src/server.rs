@@ -21,6 +21,12 @@ pub fn request_credentials() -> Result<Credentials, ServerFnError> {
     Ok(Credentials::from_headers(&parts.headers, peer, &hub.auth))
 }
 
+/// The address the request came from (the TCP peer).
+pub fn client_address() -> Option<std::net::IpAddr> {
+    let parts = use_context::<http::request::Parts>()?;
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
 /// The signed-in user (session cookie, trusted proxy, or a personal token), if any.
 pub async fn current_user() -> Result<Option<EntityRef>, ServerFnError> {
     let hub = hub()?;

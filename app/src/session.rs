@@ -43,10 +43,30 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
         ));
     }
     let wrong = || ServerFnError::new("Wrong user name or password.");
-    let user = EntityRef::parse_with_default(username.trim(), Some(EntityKind::User)).map_err(|_| wrong())?;
-    let Some(user) = herald_core::auth::check_password(&hub.db, &user, &password).await.map_err(fail)? else {
+    let name = username.trim().to_string();
+    let address = crate::server::client_address();
+    let now = herald_core::time::now_ms();
+    if let Err(wait_ms) = hub.sign_in_throttle.check(&name, address, now) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
+            if let Ok(v) = http::HeaderValue::from_str(&(wait_ms / 1000 + 1).to_string()) {
+                response.insert_header(http::header::RETRY_AFTER, v);
+            }
+        }
+        return Err(ServerFnError::new(format!(
+            "Too many failed sign-ins. Try again in {} minutes.",
+            (wait_ms + 59_999) / 60_000
+        )));
+    }
+    let checked = match EntityRef::parse_with_default(&name, Some(EntityKind::User)) {
+        Ok(user) => herald_core::auth::check_password(&hub.db, &user, &password).await.map_err(fail)?,
+        Err(_) => None,
+    };
+    let Some(user) = checked else {
+        hub.sign_in_throttle.failed(&name, address, now);
         return Err(wrong());
     };
+    hub.sign_in_throttle.succeeded(&name);
     let secret = herald_core::auth::create_session(&hub.db, &user, hub.auth.session_ttl_ms).await.map_err(fail)?;
     set_session_cookie(&secret, hub.auth.session_ttl_ms / 1000, hub.auth.secure_cookie);
     leptos_axum::redirect(&local_path(next.as_deref()));

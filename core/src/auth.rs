@@ -413,3 +413,81 @@ async fn proxy_sign_in(db: &Db, asserted: &str) -> Result<EntityRef> {
     }
     Ok(user)
 }
+
+/// Failed sign-ins per user name and per client address. Past the limit within the window,
+/// further attempts are refused until the oldest failure leaves the window, so guessing
+/// passwords gets nowhere; the answer is the same whether the user exists or not.
+#[derive(Debug, Default)]
+pub struct SignInThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>,
+}
+
+impl SignInThrottle {
+    /// Failures allowed per user name within [`Self::WINDOW_MS`].
+    pub const PER_USER: usize = 5;
+    /// Failures allowed per client address (several people may share one).
+    pub const PER_ADDRESS: usize = 20;
+    /// The window failures are counted in.
+    pub const WINDOW_MS: i64 = 15 * 60_000;
+
+    fn keys(user: &str, address: Option<std::net::IpAddr>) -> Vec<(String, usize)> {
+        let mut keys = vec![(format!("user:{}", user.to_lowercase()), Self::PER_USER)];
+        if let Some(a) = address {
+            keys.push((format!("ip:{a}"), Self::PER_ADDRESS));
+        }
+        keys
+    }
+
+    /// `Err(wait_ms)` when this user name or address has failed too often lately.
+    pub fn check(&self, user: &str, address: Option<std::net::IpAddr>, now: i64) -> std::result::Result<(), i64> {
+        let mut failures = self.failures.lock().expect("throttle lock");
+        let mut wait = 0;
+        for (key, limit) in Self::keys(user, address) {
+            if let Some(times) = failures.get_mut(&key) {
+                times.retain(|t| now - t < Self::WINDOW_MS);
+                if times.len() >= limit {
+                    wait = wait.max(times[times.len() - limit] + Self::WINDOW_MS - now);
+                }
+            }
+        }
+        if wait > 0 { Err(wait) } else { Ok(()) }
+    }
+
+    /// Records a failed attempt.
+    pub fn failed(&self, user: &str, address: Option<std::net::IpAddr>, now: i64) {
+        let mut failures = self.failures.lock().expect("throttle lock");
+        // Bounded memory: forget stale entries when the map grows.
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.last().is_some_and(|t| now - t < Self::WINDOW_MS));
+        }
+        for (key, _) in Self::keys(user, address) {
+            failures.entry(key).or_default().push(now);
+        }
+    }
+
+    /// Forgets a user name's failures after a successful sign-in.
+    pub fn succeeded(&self, user: &str) {
+        self.failures.lock().expect("throttle lock").remove(&format!("user:{}", user.to_lowercase()));
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::SignInThrottle;
+
+    #[test]
+    fn five_failures_lock_a_user_name_for_the_window() {
+        let t = SignInThrottle::default();
+        let ip = Some("10.0.0.1".parse().unwrap());
+        for i in 0..5 {
+            assert!(t.check("alice", ip, i).is_ok());
+            t.failed("alice", ip, i);
+        }
+        let wait = t.check("Alice", ip, 10).unwrap_err();
+        assert!(wait > 14 * 60_000, "{wait}");
+        assert!(t.check("bob", ip, 10).is_ok(), "another user from the same address may still try");
+        assert!(t.check("alice", ip, SignInThrottle::WINDOW_MS + 5).is_ok(), "the window passes");
+        t.succeeded("alice");
+        assert!(t.check("alice", ip, 11).is_ok());
+    }
+}

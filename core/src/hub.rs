@@ -56,6 +56,8 @@ pub struct Hub {
     pub bus: Arc<Bus>,
     pub publish: Arc<PublishContext>,
     pub auth: Arc<AuthPolicy>,
+    /// Failed sign-ins, to slow password guessing.
+    pub sign_in_throttle: Arc<crate::auth::SignInThrottle>,
 }
 
 impl Hub {

@@ -1,5 +1,6 @@
 //! The HTTP surface: every route Herald answers, assembled in one place.
 
+mod csrf;
 mod deliveries;
 mod error;
 mod extract;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::check))
         .layer(middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http()

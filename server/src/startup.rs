@@ -64,7 +64,13 @@ pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Res
     channels.extend(routing.channel_ids().into_iter().map(str::to_string));
     let policy = SettingsPolicy { channels, defaults: settings.notifications.default_settings.clone() };
     let bus = Bus::start(db.clone()).await?;
-    Ok(Hub { db, bus, publish: Arc::new(PublishContext { base_url, policy, routing }), auth: Arc::new(auth) })
+    Ok(Hub {
+        db,
+        bus,
+        publish: Arc::new(PublishContext { base_url, policy, routing }),
+        auth: Arc::new(auth),
+        sign_in_throttle: Arc::default(),
+    })
 }
 
 /// The senders of the channels configured beyond the inbox.

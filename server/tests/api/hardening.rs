@@ -1,0 +1,95 @@
+//! Abuse: cross-site requests and password guessing.
+
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::{TestApp, to};
+
+/// Gives the catalog's users passwords (the catalog has none).
+async fn passwords(app: &TestApp) {
+    for user in ["alice", "bob"] {
+        let r: herald_model::EntityRef = format!("user:default/{user}").parse().unwrap();
+        herald_core::directory::set_password(&app.db, &r, app.password).await.unwrap();
+    }
+}
+
+async fn sign_in(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/signin", app.base))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+both!(state_changes_with_the_session_cookie_must_come_from_herald_itself, |app| async {
+    let ci = app.service_token("external:ci").await;
+    let stored = app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Do not touch"})).await;
+    let id = stored[0]["id"].as_str().unwrap();
+    passwords(&app).await;
+    let ok = sign_in(&app, "alice", app.password).await;
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let change = |origin: Option<&str>| {
+        let mut req = app
+            .client
+            .post(format!("{}/api/notifications/state-form", app.base))
+            .header("cookie", &cookie)
+            .form(&[("id", id), ("field", "saved"), ("value", "true")]);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let evil = change(Some("https://evil.example")).await.unwrap();
+    assert_eq!(evil.status(), 403);
+    assert!(evil.text().await.unwrap().contains("another site"));
+    let alice = app.user_token("alice").await;
+    let n = app.get(&format!("/api/notifications/notifications/{id}"), &alice).await.body;
+    assert!(n["saved"].is_null(), "nothing changed");
+    let referer = app
+        .client
+        .post(format!("{}/api/notifications/notifications/update", app.base))
+        .header("cookie", &cookie)
+        .header("referer", "https://evil.example/page")
+        .json(&json!({"ids": [id], "saved": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(referer.status(), 403, "the REST API is covered too; Referer counts without Origin");
+
+    let own = change(Some(&app.base)).await.unwrap();
+    assert!(own.status().is_success() || own.status().is_redirection(), "{}", own.status());
+    assert!(app.get(&format!("/api/notifications/notifications/{id}"), &alice).await.body["saved"].is_string());
+    // A bearer token is not an ambient credential: no origin check.
+    let api = app
+        .client
+        .post(format!("{}/api/notifications/notifications/update", app.base))
+        .bearer_auth(&alice)
+        .header("origin", "https://evil.example")
+        .json(&json!({"ids": [id], "read": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+});
+
+both!(password_guessing_is_throttled_without_telling_who_exists, |app| async {
+    passwords(&app).await;
+    for _ in 0..5 {
+        let r = sign_in(&app, "alice", "wrong-password").await;
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    let locked = sign_in(&app, "alice", app.password).await;
+    assert_eq!(locked.status(), 429, "even the right password waits");
+    assert!(locked.headers().get("set-cookie").is_none());
+    let wait: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 60 && wait <= 15 * 60, "{wait}");
+    assert!(locked.text().await.unwrap().contains("Too many failed sign-ins"));
+    for _ in 0..5 {
+        sign_in(&app, "mallory", "wrong-password").await;
+    }
+    assert_eq!(sign_in(&app, "mallory", "x").await.status(), 429, "unknown names are throttled alike");
+    let bob = sign_in(&app, "bob", app.password).await;
+    let status = bob.status();
+    assert!(bob.headers().get("set-cookie").is_some(), "others still sign in: {status} {}", bob.text().await.unwrap());
+});
