@@ -44,6 +44,9 @@ impl Herald {
             .env("HERALD_LISTEN", "127.0.0.1:0")
             .env("HERALD_DATABASE_URL", format!("sqlite:{}", dir.join("herald.db").display()))
             .env("RUST_LOG", "warn")
+            // Measure Herald, not its abuse limits: one benchmark client is one credential.
+            .env("HERALD_LIMITS__PUBLISH_PER_MINUTE", "0")
+            .env("HERALD_LIMITS__USER_PER_MINUTE", "0")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -50,6 +50,9 @@ impl TokenKind {
     }
 }
 
+/// How service token secrets start (personal ones start `hrld_p_`).
+pub const SERVICE_TOKEN_PREFIX: &str = "hrld_s_";
+
 /// What is known about a token, without its secret.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct TokenInfo {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod delivery;
 
-pub use delivery::{DeliverySettings, EmailSettings, SlackSettings, TlsMode, WebhookSettings};
+pub use delivery::{DeliverySettings, EmailSettings, LimitSettings, SlackSettings, TlsMode, WebhookSettings};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -86,6 +86,8 @@ pub struct Settings {
     pub slack: SlackSettings,
     /// Signed webhooks.
     pub webhooks: WebhookSettings,
+    /// Request rates.
+    pub limits: LimitSettings,
 }
 
 /// `[stream]`: the live Server-Sent Events stream.
@@ -149,6 +151,7 @@ impl Default for Settings {
             email: EmailSettings::default(),
             slack: SlackSettings::default(),
             webhooks: WebhookSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -184,6 +187,7 @@ const SETTING_KEYS: &[&str] = &[
     "email",
     "slack",
     "webhooks",
+    "limits",
 ];
 
 /// A configuration problem, naming the key.
@@ -466,6 +470,8 @@ mod tests {
             "broadcast_routes",
             "personal",
             "hooks",
+            "publish_per_minute",
+            "user_burst",
         ]) {
             assert!(text.contains(key), "herald.example.toml does not mention {key}");
         }

@@ -5,12 +5,14 @@ mod deliveries;
 mod error;
 mod extract;
 mod health;
+mod limits;
 pub mod metrics;
 mod notifications;
 mod open;
 mod openapi;
 mod stream;
 
+pub use limits::Limits;
 pub use stream::StreamCounter;
 
 use std::sync::Arc;
@@ -44,9 +46,13 @@ pub fn router(state: AppState) -> Router {
         .merge(notifications::legacy_router())
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .layer(middleware::from_fn(error::error_shape));
     let (deliveries, deliveries_doc) = deliveries::router().split_for_parts();
-    let deliveries = deliveries.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(middleware::from_fn(error::error_shape));
+    let deliveries = deliveries
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
+        .layer(middleware::from_fn(error::error_shape));
     let (operations, operations_doc) = OpenApiRouter::<AppState>::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

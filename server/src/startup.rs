@@ -24,6 +24,8 @@ pub struct AppState {
     pub streams: Arc<crate::http::StreamCounter>,
     /// Most live streams one user may have open.
     pub stream_limit: usize,
+    /// Request rate limits per credential.
+    pub limits: Arc<crate::http::Limits>,
     /// Becomes `true` when the server is shutting down: live streams end, so a graceful
     /// shutdown does not wait forever for them.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
@@ -149,6 +151,7 @@ impl Application {
             leptos,
             streams: Arc::default(),
             stream_limit: settings.stream.max_per_user,
+            limits: Arc::new(crate::http::Limits::new(&settings.limits)),
             shutting_down,
         };
         let deliverer = Arc::new(deliverer(&settings, state.hub.db.clone(), &state.hub.publish.base_url)?);
@@ -169,6 +172,14 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
         let waker = tokio::spawn(timers(self.state.hub.clone()));
+        let limits = self.state.limits.clone();
+        let forget = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.forget_idle();
+            }
+        });
         let sender = tokio::spawn(self.deliverer.run(self.state.hub.clone(), self.state.shutting_down.clone()));
         let router = crate::http::router(self.state);
         let stop_streams = self.shutdown;
@@ -180,6 +191,7 @@ impl Application {
             .await;
         maintenance.abort();
         waker.abort();
+        forget.abort();
         sender.abort();
         served?;
         Ok(())

@@ -139,3 +139,25 @@ impl WebhookSettings {
         self.personal || !self.hooks.is_empty()
     }
 }
+
+/// `[limits]`: request rates per credential (a token bucket each). A rate of 0 turns that
+/// limit off.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Publish requests per minute per service token.
+    pub publish_per_minute: u32,
+    /// How many publish requests a service token may send at once before the rate applies.
+    pub publish_burst: u32,
+    /// Other API requests per minute per personal token, session or (without credentials)
+    /// client address.
+    pub user_per_minute: u32,
+    /// Their burst.
+    pub user_burst: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings { publish_per_minute: 60_000, publish_burst: 2_000, user_per_minute: 3_000, user_burst: 300 }
+    }
+}

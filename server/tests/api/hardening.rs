@@ -93,3 +93,59 @@ both!(password_guessing_is_throttled_without_telling_who_exists, |app| async {
     let status = bob.status();
     assert!(bob.headers().get("set-cookie").is_some(), "others still sign in: {status} {}", bob.text().await.unwrap());
 });
+
+mod rate_limits {
+    use super::*;
+    use crate::helpers::{Backend, spawn_app_with};
+
+    async fn run(backend: Backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.limits.publish_per_minute = 60;
+            s.limits.publish_burst = 3;
+            s.limits.user_per_minute = 60;
+            s.limits.user_burst = 5;
+        })
+        .await;
+        let (noisy, quiet) = (app.service_token("external:noisy").await, app.service_token("external:quiet").await);
+        let send = |token: &str| {
+            app.client
+                .post(format!("{}/api/notifications/notifications", app.base))
+                .bearer_auth(token)
+                .json(&json!({"recipients": {"type": "entity", "entityRef": "user:default/alice"}, "payload": {"title": "t"}}))
+                .send()
+        };
+        for left in [2, 1, 0] {
+            let r = send(&noisy).await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["ratelimit-limit"], "3");
+            assert_eq!(r.headers()["ratelimit-remaining"], left.to_string().as_str());
+        }
+        let limited = send(&noisy).await.unwrap();
+        assert_eq!(limited.status(), 429);
+        let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry), "{retry}");
+        assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+        let body: serde_json::Value = limited.json().await.unwrap();
+        assert_eq!(body["error"]["name"], "TooManyRequestsError");
+        assert_eq!(send(&quiet).await.unwrap().status(), 200, "another publisher is not slowed");
+
+        let alice = app.user_token("alice").await;
+        for _ in 0..5 {
+            assert_eq!(app.get("/api/notifications/status", &alice).await.status, 200);
+        }
+        assert_eq!(app.get("/api/notifications/status", &alice).await.status, 429, "readers have a bucket too");
+        let bob = app.user_token("bob").await;
+        assert_eq!(app.get("/api/notifications/status", &bob).await.status, 200);
+        app.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
