@@ -66,5 +66,39 @@ pub fn document(api: Document, deliveries: Document, operations: Document) -> Do
         }
         doc.paths.paths.insert(alias, item);
     }
+    document_common_errors(&mut doc);
     doc
+}
+
+/// Answers every API route can give besides its own: 403 (credentials that do not allow it,
+/// such as a service token on a user's route), 429 from the rate limits, and for a route with
+/// a body 413 (too large) and 415 (not JSON).
+fn document_common_errors(doc: &mut Document) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            responses.entry("403".into()).or_insert_with(|| error("These credentials do not allow this"));
+            responses.entry("429".into()).or_insert_with(|| error("Rate limit exceeded; see Retry-After"));
+            if has_body {
+                responses.entry("413".into()).or_insert_with(|| error("Body over 256 KiB"));
+                responses.entry("415".into()).or_insert_with(|| error("Body is not JSON"));
+            }
+        }
+    }
 }
