@@ -96,11 +96,14 @@ pub struct Settings {
 pub struct StreamSettings {
     /// Most streams (browser tabs) one user may have open at once; more get 429.
     pub max_per_user: usize,
+    /// Most streams the instance keeps open in all; more get 503 with Retry-After (keep it
+    /// under the process's open-file limit).
+    pub max_total: usize,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        StreamSettings { max_per_user: 16 }
+        StreamSettings { max_per_user: 16, max_total: 50_000 }
     }
 }
 
@@ -238,8 +241,8 @@ impl Settings {
         if self.event_replay_hours == 0 {
             return Err(ConfigError("event_replay_hours: must be at least 1".into()));
         }
-        if self.stream.max_per_user == 0 {
-            return Err(ConfigError("stream.max_per_user: must be at least 1".into()));
+        if self.stream.max_per_user == 0 || self.stream.max_total == 0 {
+            return Err(ConfigError("stream.max_per_user and stream.max_total: must be at least 1".into()));
         }
         if self.auth.session_hours == 0 {
             return Err(ConfigError("auth.session_hours: must be at least 1".into()));
@@ -459,6 +462,7 @@ mod tests {
             "session_hours",
             "default_settings",
             "max_per_user",
+            "max_total",
             "max_attempts",
             "first_retry_ms",
             "lease_secs",

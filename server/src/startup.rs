@@ -24,6 +24,8 @@ pub struct AppState {
     pub streams: Arc<crate::http::StreamCounter>,
     /// Most live streams one user may have open.
     pub stream_limit: usize,
+    /// Most live streams the instance keeps open.
+    pub stream_total: usize,
     /// Request rate limits per credential.
     pub limits: Arc<crate::http::Limits>,
     /// Becomes `true` when the server is shutting down: live streams end, so a graceful
@@ -151,6 +153,7 @@ impl Application {
             leptos,
             streams: Arc::default(),
             stream_limit: settings.stream.max_per_user,
+            stream_total: settings.stream.max_total,
             limits: Arc::new(crate::http::Limits::new(&settings.limits)),
             shutting_down,
         };

@@ -37,6 +37,14 @@ pub struct StreamCounter {
     open: Mutex<HashMap<String, usize>>,
 }
 
+/// Why a stream was refused.
+enum Refusal {
+    /// This user has their maximum open.
+    User,
+    /// The instance has its maximum open.
+    Total,
+}
+
 /// One open stream; dropping it frees the place.
 pub struct StreamPermit {
     counter: Arc<StreamCounter>,
@@ -44,15 +52,19 @@ pub struct StreamPermit {
 }
 
 impl StreamCounter {
-    fn acquire(self: &Arc<Self>, user: &EntityRef, max: usize) -> Option<StreamPermit> {
+    fn acquire(self: &Arc<Self>, user: &EntityRef, per_user: usize, total: usize) -> Result<StreamPermit, Refusal> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        // The map holds one entry per user with streams: summing it is cheap next to a connect.
+        if open.values().sum::<usize>() >= total {
+            return Err(Refusal::Total);
+        }
         let n = open.entry(user.to_string()).or_default();
-        if *n >= max {
-            return None;
+        if *n >= per_user {
+            return Err(Refusal::User);
         }
         *n += 1;
         metrics::gauge!("herald_sse_streams_open").increment(1.0);
-        Some(StreamPermit { counter: self.clone(), user: user.to_string() })
+        Ok(StreamPermit { counter: self.clone(), user: user.to_string() })
     }
 }
 
@@ -84,6 +96,7 @@ impl Drop for StreamPermit {
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 401, body = super::error::ErrorBody),
         (status = 429, description = "Too many open streams for this user", body = super::error::ErrorBody),
+        (status = 503, description = "The instance has its maximum of open streams; retry after Retry-After", body = super::error::ErrorBody),
     ),
     security(("bearer" = []), ("session" = [])))]
 pub async fn stream(
@@ -98,13 +111,25 @@ pub async fn stream(
         }
         None => q.int("since")?,
     };
-    let max = state.stream_limit;
-    let permit = state.streams.acquire(&user, max).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("{user} already has {max} open streams; close a tab or retry later"),
-        )
-    })?;
+    let (max, total) = (state.stream_limit, state.stream_total);
+    let permit = match state.streams.acquire(&user, max, total) {
+        Ok(p) => p,
+        Err(Refusal::User) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{user} already has {max} open streams; close a tab or retry later"),
+            ));
+        }
+        Err(Refusal::Total) => {
+            let mut refused = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("this Herald is serving its maximum of {total} live streams; retry shortly"),
+            )
+            .into_response();
+            refused.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(10u32));
+            return Ok(refused);
+        }
+    };
     // A first connect starts at the bus's position *before* subscribing, and is replayed from
     // there like a reconnect: an event broadcast in between is then in the log replay, and
     // skipped by id when the bus delivers it too. Subscribe before reading the log: see the

@@ -9,6 +9,7 @@ mod cli;
 mod compat;
 mod delivery;
 mod directory;
+mod faults;
 mod hardening;
 mod health;
 mod inbox;

@@ -124,6 +124,30 @@ async fn too_many_streams_for_one_user_get_429() {
 }
 
 #[tokio::test]
+async fn past_the_instance_cap_streams_get_503_with_retry_after() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.stream.max_total = 2).await;
+    let (alice, bob, carol) =
+        (app.user_token("alice").await, app.user_token("bob").await, app.user_token("carol").await);
+    let _a = SseClient::connect(&app.base, &alice, None, "").await.unwrap();
+    let b = SseClient::connect(&app.base, &bob, None, "").await.unwrap();
+    let refused = app
+        .client
+        .get(format!("{}/api/notifications/stream", app.base))
+        .bearer_auth(&carol)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "10");
+    assert!(refused.text().await.unwrap().contains("maximum of 2 live streams"));
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(SseClient::connect(&app.base, &carol, None, "").await.is_ok(), "a closed stream frees its place");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn two_instances_on_one_postgres_deliver_each_others_events() {
     let app = spawn_app(Backend::Postgres).await;
     let peer = spawn_peer(&app).await;
