@@ -149,3 +149,103 @@ mod rate_limits {
         run(Backend::Postgres).await;
     }
 }
+
+/// Who is calling, for the authorization matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Anonymous,
+    /// carol, who owns the notification.
+    Owner,
+    /// bob, another user.
+    Other,
+    /// alice, an administrator (not the owner).
+    Admin,
+    Service,
+    RevokedToken,
+    ExpiredSession,
+}
+
+both!(every_route_answers_each_role_as_it_should_and_nothing_leaks, |app| async {
+    use Role::*;
+    let ci = app.service_token("external:ci").await;
+    let stored = app.publish(&ci, to(&["user:default/carol"]), json!({"title": "carol's secret"})).await;
+    let id = stored[0]["id"].as_str().unwrap().to_string();
+    let revoked = app.user_token("carol").await;
+    let info = herald_core::auth::list_tokens(
+        &app.db,
+        herald_core::auth::TokenKind::Personal,
+        Some(&"user:default/carol".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    herald_core::auth::revoke_token(&app.db, &info[0].id, None).await.unwrap();
+    let expired =
+        herald_core::auth::create_session(&app.db, &"user:default/carol".parse().unwrap(), -1000).await.unwrap();
+    let tokens = [
+        (Owner, Some(app.user_token("carol").await)),
+        (Other, Some(app.user_token("bob").await)),
+        (Admin, Some(app.user_token("alice").await)),
+        (Service, Some(ci.clone())),
+        (RevokedToken, Some(revoked)),
+        (Anonymous, None),
+        (ExpiredSession, None),
+    ];
+    let one = format!("/api/notifications/notifications/{id}");
+    let publish =
+        json!({"recipients": {"type": "entity", "entityRef": "user:default/carol"}, "payload": {"title": "x"}});
+    let update = json!({"ids": [id], "saved": true});
+    let settings = json!({"channels": [{"id": "Web", "origins": [{"id": "external:ci", "enabled": false}]}]});
+    // (method, path, body, expected status per role in the order of `tokens`)
+    let matrix: Vec<(&str, &str, Option<serde_json::Value>, [u16; 7])> = vec![
+        ("GET", "/api/notifications/notifications", None, [200, 200, 200, 403, 401, 401, 401]),
+        ("GET", &one, None, [200, 404, 404, 403, 401, 401, 401]),
+        ("POST", "/api/notifications/notifications/update", Some(update.clone()), [200, 200, 200, 403, 401, 401, 401]),
+        ("GET", "/api/notifications/status", None, [200, 200, 200, 403, 401, 401, 401]),
+        ("GET", "/api/notifications/topics", None, [200, 200, 200, 403, 401, 401, 401]),
+        ("GET", "/api/notifications/settings", None, [200, 200, 200, 403, 401, 401, 401]),
+        ("POST", "/api/notifications/settings", Some(settings.clone()), [200, 200, 200, 403, 401, 401, 401]),
+        ("POST", "/api/notifications/notifications", Some(publish.clone()), [403, 403, 403, 200, 401, 401, 401]),
+        ("GET", "/api/deliveries", None, [403, 403, 200, 403, 401, 401, 401]),
+        ("POST", "/api/deliveries/retry", Some(json!({})), [403, 403, 200, 403, 401, 401, 401]),
+    ];
+    for (method, path, body, expected) in &matrix {
+        for ((role, token), want) in tokens.iter().zip(expected) {
+            let mut req = app.client.request(method.parse().unwrap(), format!("{}{path}", app.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if *role == ExpiredSession {
+                req = req.header("cookie", format!("{}={expired}", herald_core::auth::SESSION_COOKIE));
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let r = app.send(req).await;
+            assert_eq!(r.status, *want, "{method} {path} as {role:?}: {}", r.body);
+            if *role == Other && *path == "/api/notifications/notifications" {
+                assert!(!r.body.to_string().contains("carol's secret"), "another user's list leaks nothing");
+            }
+            if *role == Other && *path == "/api/notifications/notifications/update" {
+                assert_eq!(r.body, json!([]), "another user's ids are ignored");
+            }
+        }
+    }
+    // Only the owner changed anything; the stream follows the same rules.
+    let owner = tokens[0].1.clone().unwrap();
+    let n = app.get(&one, &owner).await.body;
+    assert!(n["saved"].is_string(), "the owner saved it");
+    for (role, token) in &tokens {
+        let mut req =
+            app.client.get(format!("{}/api/notifications/stream", app.base)).header("accept", "text/event-stream");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let status = req.send().await.unwrap().status().as_u16();
+        let want = match role {
+            Owner | Other | Admin => 200,
+            Service => 403,
+            _ => 401,
+        };
+        assert_eq!(status, want, "stream as {role:?}");
+    }
+});
