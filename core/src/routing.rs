@@ -63,6 +63,8 @@ pub struct EmailRouting {
     pub broadcast_addresses: Vec<String>,
     /// The hour (UTC) daily digests go out.
     pub daily_digest_hour: u32,
+    /// Critical announcements are emailed to every recipient, whatever their settings.
+    pub critical_announcements_bypass_opt_outs: bool,
 }
 
 impl EmailRouting {
@@ -273,14 +275,28 @@ pub async fn plan(
                 if !passes {
                     continue;
                 }
-                for user in users_enabled(db, policy, users, channel, origin, topic).await? {
+                let bypass = channel == EMAIL
+                    && origin == crate::announcements::ORIGIN
+                    && payload.severity == Severity::Critical
+                    && routing.email.as_ref().is_some_and(|e| e.critical_announcements_bypass_opt_outs);
+                let allowed = if bypass {
+                    users.to_vec()
+                } else {
+                    users_enabled(db, policy, users, channel, origin, topic).await?
+                };
+                for user in allowed {
                     let key = user.as_str().to_string();
                     let Some(c) = contacts.get(&key) else { continue };
                     let target = match channel {
                         EMAIL => {
                             let email = routing.email.as_ref().expect("checked above");
                             let Some(address) = c.email.clone().filter(|a| email.allows(a)) else { continue };
-                            let digest_until = digest_period_end(&c.email_mode, now, email.daily_digest_hour);
+                            // What bypasses opt-outs does not wait for a digest either.
+                            let digest_until = if bypass {
+                                None
+                            } else {
+                                digest_period_end(&c.email_mode, now, email.daily_digest_hour)
+                            };
                             Target { channel, target: address, user: Some(key.clone()), digest_until }
                         }
                         SLACK => {

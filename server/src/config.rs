@@ -323,6 +323,7 @@ impl Settings {
             broadcast: self.email.broadcast.clone(),
             broadcast_addresses: self.email.broadcast_addresses.clone(),
             daily_digest_hour: self.email.daily_digest_hour,
+            critical_announcements_bypass_opt_outs: self.email.critical_announcements_bypass_opt_outs,
         });
         let slack = (!self.slack.token.expose().is_empty()).then(|| SlackRouting {
             filter: self.slack.filter.clone(),

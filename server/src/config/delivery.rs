@@ -72,6 +72,8 @@ pub struct EmailSettings {
     pub broadcast_addresses: Vec<String>,
     /// Hour of the day (UTC) daily digests are sent.
     pub daily_digest_hour: u32,
+    /// Email critical announcements to every recipient, even those who turned email off.
+    pub critical_announcements_bypass_opt_outs: bool,
     /// Severity and topic bounds for email.
     pub filter: ChannelFilter,
 }
@@ -91,6 +93,7 @@ impl Default for EmailSettings {
             broadcast: BroadcastEmail::None,
             broadcast_addresses: vec![],
             daily_digest_hour: 8,
+            critical_announcements_bypass_opt_outs: false,
             filter: ChannelFilter::default(),
         }
     }

@@ -197,6 +197,7 @@ both_with!(email_reaches_recipients_with_both_bodies_per_their_settings, |app, b
         s.email.deny = vec!["carol@example.com".into()];
         s.email.broadcast = herald_core::routing::BroadcastEmail::List;
         s.email.broadcast_addresses = vec!["all-hands@example.com".into()];
+        s.email.critical_announcements_bypass_opt_outs = true;
     })
     .await;
     let ci = app.service_token("external:ci").await;
@@ -268,6 +269,38 @@ both_with!(email_reaches_recipients_with_both_bodies_per_their_settings, |app, b
     let mails = smtp.wait_for(3).await;
     let all_hands = mails.iter().find(|m| m.to == "all-hands@example.com").expect("the broadcast list got it");
     assert_eq!(all_hands.subject, "Office closed Friday");
+
+    // Critical announcements reach even those who turned announcement email off, when
+    // configured so; other announcements respect the opt-out.
+    let r = app
+        .post(
+            "/api/notifications/settings",
+            &alice,
+            json!({"channels": [{"id": "Email", "origins": [{"id": "herald:announcements", "enabled": false}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let ctx = app.publish_context();
+    let admin: herald_model::EntityRef = "user:default/alice".parse().unwrap();
+    let announce = |title: &str, severity| herald_core::announcements::Draft {
+        title: title.into(),
+        severity,
+        audience: vec!["group:default/platform".into()],
+        forward: true,
+        ..Default::default()
+    };
+    use herald_core::announcements::{Intent, save};
+    save(&app.db, &ctx, &admin, None, &announce("Routine maintenance", herald_model::Severity::High), Intent::Publish)
+        .await
+        .unwrap();
+    save(&app.db, &ctx, &admin, None, &announce("Datacenter fire", herald_model::Severity::Critical), Intent::Publish)
+        .await
+        .unwrap();
+    let mails = smtp.wait_for(6).await;
+    let to_alice: Vec<&str> =
+        mails.iter().filter(|m| m.to == "alice@example.com").map(|m| m.subject.as_str()).collect();
+    assert_eq!(to_alice, ["[critical] Datacenter fire"], "only the critical one bypasses Alice's opt-out");
+    assert!(mails.iter().any(|m| m.to == "bob@example.com" && m.subject == "[high] Routine maintenance"));
     app.cleanup().await;
     drop(smtp);
 });
