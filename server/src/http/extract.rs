@@ -88,6 +88,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::new(status, e.body_text())
             }
         })?;
+        // Every body Herald takes is a JSON object; serde would also fill a struct from an
+        // array, so say so before it does.
+        if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request("the request body must be a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&raw);
         let value = serde_path_to_error::deserialize(&mut de)
             .map_err(|e| ApiError::bad_request(format!("invalid request body at '{}': {}", e.path(), e.inner())))?;

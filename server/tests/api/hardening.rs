@@ -249,3 +249,12 @@ both!(every_route_answers_each_role_as_it_should_and_nothing_leaks, |app| async 
         assert_eq!(status, want, "stream as {role:?}");
     }
 });
+
+both!(json_bodies_must_be_objects, |app| async {
+    let alice = app.user_token("alice").await;
+    for path in ["/api/notifications/settings", "/api/notifications/notifications/update"] {
+        let r = app.post(path, &alice, json!([])).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.body["error"]["message"], "the request body must be a JSON object");
+    }
+});
