@@ -8,7 +8,7 @@
 use herald_model::{EntityRef, NotificationPayload, OneOrMany, PublishRequest, Recipients, Severity};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, Tx};
+use crate::db::Db;
 use crate::events::log_event;
 use crate::notifications::{PublishContext, publish, validate_payload};
 use crate::time::now_ms;
@@ -285,92 +285,107 @@ async fn publish_row(db: &Db, ctx: &PublishContext, id: &str) -> Result<usize> {
 /// Withdraws an announcement: it leaves every inbox (open tabs hear of it) and deliveries not
 /// yet sent are cancelled.
 pub async fn withdraw(db: &Db, id: &str) -> Result<()> {
-    let row = get_row(db, id).await?;
-    if row.state == "withdrawn" {
-        return Ok(());
-    }
+    get_row(db, id).await?;
+    end(db, id, &["draft", "scheduled", "publishing", "published"], "withdrawn", "the announcement was withdrawn")
+        .await?;
+    Ok(())
+}
+
+/// Moves an announcement from one of the states `from` to `to` and, in the same transaction,
+/// deletes the notifications it made: cancels their unsent deliveries and tells their users'
+/// tabs. The state change is the claim — with several instances, one does it. Returns
+/// whether this call did.
+async fn end(db: &Db, id: &str, from: &[&str], to: &str, why: &str) -> Result<bool> {
+    let now = now_ms();
+    let states = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let claim = format!("UPDATE announcements SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({states})");
     let mut tx = db.begin().await?;
-    remove_notifications(&mut tx, id, "the announcement was withdrawn").await?;
-    with_tx!(&mut tx, |c| sqlx::query("UPDATE announcements SET state = 'withdrawn', updated_at = $1 WHERE id = $2")
-        .bind(now_ms())
+    let claimed = with_tx!(&mut tx, |c| sqlx::query(&claim)
+        .bind(to)
+        .bind(now)
         .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    tx.commit().await
-}
-
-/// Deletes the notifications an announcement made and tells their users' tabs.
-async fn remove_notifications(tx: &mut Tx, id: &str, why: &str) -> Result<()> {
-    let now = now_ms();
-    let rows = with_tx!(tx, |c| sqlx::query_as::<_, (String, Option<String>)>(
-        "SELECT id, user_ref FROM notifications WHERE origin = $1 AND scope = $2"
-    )
-    .bind(ORIGIN)
-    .bind(scope(id))
-    .fetch_all(c)
-    .await)?;
-    for (nid, user) in &rows {
-        with_tx!(tx, |c| {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'dead', last_error = $1, updated_at = $2
-                 WHERE notification_id = $3 AND status IN ('pending', 'digest')",
-            )
-            .bind(why)
-            .bind(now)
-            .bind(nid)
+    if claimed == 0 {
+        return Ok(false);
+    }
+    let scope = scope(id);
+    let rows = with_tx!(&mut tx, |c| {
+        let rows = sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT id, user_ref FROM notifications WHERE origin = $1 AND scope = $2",
+        )
+        .bind(ORIGIN)
+        .bind(&scope)
+        .fetch_all(&mut *c)
+        .await?;
+        let mine = "SELECT id FROM notifications WHERE origin = $1 AND scope = $2";
+        sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'dead', last_error = $3, updated_at = $4
+             WHERE status IN ('pending', 'digest') AND notification_id IN ({mine})"
+        ))
+        .bind(ORIGIN)
+        .bind(&scope)
+        .bind(why)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query(&format!("DELETE FROM broadcast_status WHERE notification_id IN ({mine})"))
+            .bind(ORIGIN)
+            .bind(&scope)
             .execute(&mut *c)
             .await?;
-            sqlx::query("DELETE FROM broadcast_status WHERE notification_id = $1").bind(nid).execute(&mut *c).await?;
-            sqlx::query("DELETE FROM notifications WHERE id = $1")
-                .bind(nid)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        sqlx::query("DELETE FROM notifications WHERE origin = $1 AND scope = $2")
+            .bind(ORIGIN)
+            .bind(&scope)
+            .execute(&mut *c)
+            .await?;
+        Ok::<_, sqlx::Error>(rows)
+    })?;
+    for (nid, user) in &rows {
         let user = user.as_deref().and_then(|u| u.parse::<EntityRef>().ok());
         let event = serde_json::json!({ "ids": [nid], "archived": true, "removed": true });
-        log_event(tx, user.as_ref(), "update", &event.to_string(), now).await?;
+        log_event(&mut tx, user.as_ref(), "update", &event.to_string(), now).await?;
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
 
+/// How long a claimed scheduled announcement may stay `publishing` before another run takes
+/// it over (its instance died between claiming and publishing).
+const PUBLISHING_LEASE_MS: i64 = 60_000;
+
 /// Publishes scheduled announcements whose time has come and expires published ones whose
-/// expiry has passed. Each is claimed with `UPDATE … RETURNING`, so instances never do one
-/// twice. Returns (published, expired).
+/// expiry has passed. Each is claimed by a state change, so instances never do one twice; a
+/// claim left by an instance that died is taken over after a minute (publishing again is a
+/// scope update, so nothing is doubled). Returns (published, expired).
 pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
     let now = now_ms();
     let due = with_pool!(db.writer(), |c| sqlx::query_scalar::<_, String>(
         "UPDATE announcements SET state = 'publishing', updated_at = $1
-         WHERE state = 'scheduled' AND publish_at <= $1 RETURNING id"
+         WHERE (state = 'scheduled' AND publish_at <= $1) OR (state = 'publishing' AND updated_at <= $2)
+         RETURNING id"
     )
     .bind(now)
+    .bind(now - PUBLISHING_LEASE_MS)
     .fetch_all(c)
     .await)?;
     for id in &due {
-        if let Err(e) = publish_row(db, ctx, id).await {
-            // Back to scheduled: the next run tries again.
-            with_pool!(db.writer(), |c| sqlx::query("UPDATE announcements SET state = 'scheduled' WHERE id = $1")
-                .bind(id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
-            return Err(e);
-        }
+        publish_row(db, ctx, id).await?;
     }
-    let expired = with_pool!(db.writer(), |c| sqlx::query_scalar::<_, String>(
-        "UPDATE announcements SET state = 'expired', updated_at = $1
-         WHERE state = 'published' AND expires_at IS NOT NULL AND expires_at <= $1 RETURNING id"
+    let candidates = with_pool!(db.reader(), |c| sqlx::query_scalar::<_, String>(
+        "SELECT id FROM announcements WHERE state = 'published' AND expires_at IS NOT NULL AND expires_at <= $1"
     )
     .bind(now)
     .fetch_all(c)
     .await)?;
-    for id in &expired {
-        let mut tx = db.begin().await?;
-        remove_notifications(&mut tx, id, "the announcement expired").await?;
-        tx.commit().await?;
+    let mut expired = 0;
+    for id in &candidates {
+        if end(db, id, &["published"], "expired", "the announcement expired").await? {
+            expired += 1;
+        }
     }
-    Ok((due.len(), expired.len()))
+    Ok((due.len(), expired))
 }
 
 async fn get_row(db: &Db, id: &str) -> Result<Row> {
@@ -429,13 +444,10 @@ pub async fn get(db: &Db, id: &str) -> Result<Announcement> {
 
 async fn summarize(db: &Db, row: Row) -> Result<Announcement> {
     let draft = row.draft();
-    let (recipients, read) = if row.state == "published" {
-        let r = receipts(db, &row.id).await?;
-        (r.len() as i64, r.iter().filter(|(_, read)| read.is_some()).count() as i64)
-    } else if row.state == "draft" || row.state == "scheduled" {
-        (reach(db, draft.everyone, &draft.audience, &draft.excluded).await.unwrap_or(0), 0)
-    } else {
-        (0, 0)
+    let (recipients, read) = match row.state.as_str() {
+        "published" => read_totals(db, &row.id).await?,
+        "draft" | "scheduled" => (reach(db, draft.everyone, &draft.audience, &draft.excluded).await.unwrap_or(0), 0),
+        _ => (0, 0),
     };
     Ok(Announcement {
         id: row.id,
@@ -448,6 +460,25 @@ async fn summarize(db: &Db, row: Row) -> Result<Announcement> {
         recipients,
         read,
     })
+}
+
+/// How many people a published announcement reached and how many have read it, counted in
+/// the database (a broadcast reaches every user; each keeps their state in
+/// `broadcast_status`).
+async fn read_totals(db: &Db, id: &str) -> Result<(i64, i64)> {
+    Ok(with_pool!(db.reader(), |c| sqlx::query_as::<_, (i64, i64)>(
+        "SELECT
+             CAST(COALESCE(SUM(CASE WHEN n.user_ref IS NULL THEN (SELECT COUNT(*) FROM users) ELSE 1 END), 0)
+                 AS BIGINT),
+             CAST(COALESCE(SUM(CASE WHEN n.user_ref IS NULL
+                 THEN (SELECT COUNT(*) FROM broadcast_status s WHERE s.notification_id = n.id AND s.read IS NOT NULL)
+                 ELSE CASE WHEN n.read IS NULL THEN 0 ELSE 1 END END), 0) AS BIGINT)
+         FROM notifications n WHERE n.origin = $1 AND n.scope = $2"
+    )
+    .bind(ORIGIN)
+    .bind(scope(id))
+    .fetch_one(c)
+    .await)?)
 }
 
 /// Every announcement, newest first.

@@ -148,6 +148,24 @@ both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     eventually("it expires", async || !titles(&app, &bob).await.contains(&"Short-lived".to_string())).await;
     assert_eq!(announcements::get(&app.db, &s.id).await.unwrap().state, "expired");
 
+    // A claim left by an instance that died between claiming and publishing is taken over.
+    let mut orphan = draft("Claimed, then the instance died", &["user:default/bob"]);
+    orphan.publish_at = Some(herald_core::time::now_ms() + 60_000);
+    let o = announcements::save(&app.db, &ctx, &admin(), None, &orphan, Intent::Schedule).await.unwrap();
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET state = 'publishing', updated_at = 0 WHERE id = $1"
+    )
+    .bind(&o.id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    eventually("the orphaned claim is published", async || {
+        titles(&app, &bob).await.contains(&"Claimed, then the instance died".to_string())
+    })
+    .await;
+    assert_eq!(announcements::get(&app.db, &o.id).await.unwrap().state, "published");
+
     // What cannot be done is refused with a reason.
     let mut past = draft("Too late", &["user:default/bob"]);
     past.publish_at = Some(now - 1000);
