@@ -251,7 +251,7 @@ pub async fn plan(
             let contacts = contacts(db, users).await?;
             // Groups with a Slack channel get one post; their members no direct message.
             let mut covered: HashSet<String> = HashSet::new();
-            if let Some(slack) = routing.slack.as_ref().filter(|s| s.filter.passes(payload)) {
+            if routing.slack.as_ref().is_some_and(|s| s.filter.passes(payload)) {
                 for group in include.iter().filter(|r| r.kind() == EntityKind::Group) {
                     if let Some(channel) = group_slack_channel(db, group).await? {
                         let members = crate::directory::resolve_recipients(db, &[group.clone()], exclude).await?;
@@ -264,7 +264,6 @@ pub async fn plan(
                         });
                     }
                 }
-                let _ = slack;
             }
             for channel in routing.channel_ids() {
                 let passes = match channel {

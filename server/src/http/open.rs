@@ -23,16 +23,15 @@ pub async fn open(
 ) -> Result<Response, ApiError> {
     let hub = &state.hub;
     let creds = Credentials::from_headers(&headers, Some(peer.ip()), &hub.auth);
-    let here = format!("/open/{id}");
     let Some(Caller::User { user, .. }) = authenticate(hub, &creds).await? else {
-        let next = here.replace('%', "%25").replace('&', "%26").replace('?', "%3F").replace('#', "%23");
+        let next = encode(&format!("/open/{id}"));
         return Ok(Redirect::to(&format!("/signin?next={next}")).into_response());
     };
     let n = match get(&hub.db, &user, &id).await {
         Ok(n) => n,
         // Not the caller's (or gone): the detail page says so, in the site's own words.
         Err(herald_core::Error::NotFound(_)) => {
-            return Ok(Redirect::to(&format!("/notifications/{}", urlencoding(&id))).into_response());
+            return Ok(Redirect::to(&format!("/notifications/{}", encode(&id))).into_response());
         }
         Err(e) => return Err(e.into()),
     };
@@ -43,12 +42,7 @@ pub async fn open(
     Ok(Redirect::to(&target).into_response())
 }
 
-/// Percent-encodes everything but unreserved characters.
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Percent-encodes a query or path value.
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

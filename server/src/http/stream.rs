@@ -34,7 +34,14 @@ const REPLAY_BATCH: i64 = 500;
 /// Counts open streams per user to enforce the configured cap.
 #[derive(Debug, Default)]
 pub struct StreamCounter {
-    open: Mutex<HashMap<String, usize>>,
+    open: Mutex<Open>,
+}
+
+/// Open streams per user, and in all.
+#[derive(Debug, Default)]
+struct Open {
+    per_user: HashMap<String, usize>,
+    total: usize,
 }
 
 /// Why a stream was refused.
@@ -54,15 +61,15 @@ pub struct StreamPermit {
 impl StreamCounter {
     fn acquire(self: &Arc<Self>, user: &EntityRef, per_user: usize, total: usize) -> Result<StreamPermit, Refusal> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        // The map holds one entry per user with streams: summing it is cheap next to a connect.
-        if open.values().sum::<usize>() >= total {
+        if open.total >= total {
             return Err(Refusal::Total);
         }
-        let n = open.entry(user.to_string()).or_default();
+        let n = open.per_user.entry(user.to_string()).or_default();
         if *n >= per_user {
             return Err(Refusal::User);
         }
         *n += 1;
+        open.total += 1;
         metrics::gauge!("herald_sse_streams_open").increment(1.0);
         Ok(StreamPermit { counter: self.clone(), user: user.to_string() })
     }
@@ -72,10 +79,11 @@ impl Drop for StreamPermit {
     fn drop(&mut self) {
         metrics::gauge!("herald_sse_streams_open").decrement(1.0);
         let mut open = self.counter.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.user) {
+        open.total -= 1;
+        if let Some(n) = open.per_user.get_mut(&self.user) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.user);
+                open.per_user.remove(&self.user);
             }
         }
     }

@@ -286,7 +286,7 @@ both!(opening_a_link_marks_read_unless_the_user_said_not_to, |app| async {
 
     let r = open(id, None).await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), format!("/signin?next=/open/{id}"), "a visitor signs in first");
+    assert_eq!(location(&r), format!("/signin?next=%2Fopen%2F{id}"), "a visitor signs in first");
     let r = open(id, Some(&bob)).await.unwrap();
     assert_eq!(location(&r), format!("/notifications/{id}"), "not Bob's: the detail page says not found");
     assert!(app.get(&format!("{LIST}/{id}"), &alice).await.body["read"].is_null(), "Bob changed nothing");
