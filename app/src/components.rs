@@ -181,6 +181,15 @@ fn ToastCard(toast: Toast) -> impl IntoView {
     }
 }
 
+/// What a failed server function says to the person: the server's own words, or the
+/// failure's description.
+pub fn error_text(e: ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m,
+        other => other.to_string(),
+    }
+}
+
 /// Severity as an icon plus a word for screen readers: never colour alone.
 #[component]
 pub fn SeverityIcon(severity: Severity) -> impl IntoView {

@@ -188,12 +188,7 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
-fn message(e: ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m,
-        other => other.to_string(),
-    }
-}
+use crate::components::error_text as message;
 
 /// The console's sections.
 #[component]

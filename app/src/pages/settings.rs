@@ -269,12 +269,7 @@ fn EmailMode(mode: String, action: ServerAction<SetEmailMode>) -> impl IntoView 
 fn Webhook(url: Option<String>, set: ServerAction<SetWebhook>, remove: ServerAction<RemoveWebhook>) -> impl IntoView {
     let clock = expect_context::<crate::clock::Clock>();
     let secret = move || set.value().get().and_then(Result::ok);
-    let error = move || {
-        set.value().get().and_then(Result::err).map(|e| match e {
-            ServerFnError::ServerError(m) => m,
-            other => other.to_string(),
-        })
-    };
+    let error = move || set.value().get().and_then(Result::err).map(crate::components::error_text);
     view! {
         <section class="settings-section" aria-labelledby="webhook-title">
             <h2 id="webhook-title">"Webhook"</h2>
@@ -411,12 +406,7 @@ fn Tokens(
     };
     let clock = expect_context::<crate::clock::Clock>();
     let created = move || create.value().get().and_then(Result::ok);
-    let error = move || {
-        create.value().get().and_then(Result::err).map(|e| match e {
-            ServerFnError::ServerError(m) => m,
-            other => other.to_string(),
-        })
-    };
+    let error = move || create.value().get().and_then(Result::err).map(crate::components::error_text);
     view! {
         <section class="settings-section" aria-labelledby="tokens-title">
             <h2 id="tokens-title">"Personal access tokens"</h2>

@@ -29,12 +29,7 @@ pub fn SignInPage() -> impl IntoView {
     let options = Resource::new(|| (), |_| sign_in_options());
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
-    let error = move || {
-        action.value().get().and_then(|r| r.err()).map(|e| match e {
-            ServerFnError::ServerError(m) => m,
-            other => other.to_string(),
-        })
-    };
+    let error = move || action.value().get().and_then(|r| r.err()).map(crate::components::error_text);
     view! {
         <Title text="Sign in" />
         <section class="signin">

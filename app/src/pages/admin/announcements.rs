@@ -5,8 +5,8 @@ use herald_model::Severity;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::message;
 use crate::clock::Clock;
+use crate::components::error_text as message;
 
 /// An announcement as the console shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +250,27 @@ impl Fields {
         }
     }
 
+    /// Back to an empty composer.
+    fn clear(&self) {
+        for text in [
+            self.id,
+            self.title,
+            self.body,
+            self.link,
+            self.topic,
+            self.icon,
+            self.audience,
+            self.excluded,
+            self.publish_at,
+            self.expires_at,
+        ] {
+            text.set(String::new());
+        }
+        self.severity.set("normal".into());
+        self.everyone.set(true);
+        self.forward.set(true);
+    }
+
     fn load(&self, a: &AnnouncementView, tz: i32) {
         self.id.set(a.id.clone());
         self.title.set(a.title.clone());
@@ -278,17 +299,7 @@ pub fn Announcements() -> impl IntoView {
     Effect::new(move |prev: Option<usize>| {
         let v = save.version().get();
         if prev.is_some_and(|p| p != v) && matches!(save.value().get_untracked(), Some(Ok(_))) {
-            fields.id.set(String::new());
-            fields.title.set(String::new());
-            fields.body.set(String::new());
-            fields.link.set(String::new());
-            fields.topic.set(String::new());
-            fields.icon.set(String::new());
-            fields.forward.set(true);
-            fields.audience.set(String::new());
-            fields.excluded.set(String::new());
-            fields.publish_at.set(String::new());
-            fields.expires_at.set(String::new());
+            fields.clear();
         }
         v
     });

@@ -55,12 +55,7 @@ pub fn BulkBar(
             }
         });
     };
-    let error = move || {
-        action.value().get().and_then(Result::err).map(|e| match e {
-            ServerFnError::ServerError(m) => m,
-            other => other.to_string(),
-        })
-    };
+    let error = move || action.value().get().and_then(Result::err).map(crate::components::error_text);
     view! {
         <form id="bulk" class="bulk-bar" method="post" action=BulkForm::url() on:submit=submit data-testid="bulk-bar">
             <input
