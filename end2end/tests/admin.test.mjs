@@ -4,15 +4,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { hydrated, launchBrowser, publish, root, screenshot, signIn, startHerald } from './helpers.mjs';
+import { assertAccessible, hydrated, launchBrowser, publish, screenshot, signIn, signedInPage, startHerald } from './helpers.mjs';
 
 let herald;
 let browser;
 let hook;
 let hookFails = true;
-const axeSource = readFileSync(path.join(root, 'end2end', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 before(async () => {
   // A webhook receiver that refuses until told otherwise.
@@ -39,15 +36,8 @@ after(async () => {
   hook?.close();
 });
 
-async function signedIn(user, javaScriptEnabled = true) {
-  const context = await browser.newContext({ javaScriptEnabled });
-  const page = await context.newPage();
-  if (javaScriptEnabled) {
-    await page.goto(`${herald.base}/signin`);
-    await hydrated(page);
-  }
-  await signIn(page, herald.base, user);
-  return { context, page };
+function signedIn(user, javaScriptEnabled = true) {
+  return signedInPage(browser, herald.base, user, { javaScriptEnabled });
 }
 
 const SERVER_FUNCTIONS = [
@@ -154,10 +144,7 @@ describe('the admin console', () => {
     await importButton.click();
     await page.waitForFunction(() => !/Imported/.test(document.querySelector('[data-testid=import-result]')?.textContent ?? 'Imported'));
     assert.match(await page.locator('[data-testid=import-result]').textContent(), /\S/, 'a bad file says what is wrong');
-    await page.addScriptTag({ content: axeSource });
-    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
-    assert.deepEqual(violations, []);
+    await assertAccessible(browser, page, 'the admin console');
     await screenshot(page, 'admin');
     await context.close();
   });

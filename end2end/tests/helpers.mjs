@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -122,6 +123,50 @@ export async function signIn(page, base, user, password = 'herald-demo') {
     page.waitForURL((u) => !u.pathname.startsWith('/signin') && !u.pathname.startsWith('/api/'), { timeout: 20_000 }),
     page.click('button[type=submit]'),
   ]);
+}
+
+/**
+ * A new browser context signed in as `user` (password `herald-demo`). With JavaScript the
+ * sign-in page is hydrated first, so the form posts in place.
+ */
+export async function signedInPage(browser, base, user, { javaScriptEnabled = true, ...contextOptions } = {}) {
+  const context = await browser.newContext({ javaScriptEnabled, ...contextOptions });
+  const page = await context.newPage();
+  if (javaScriptEnabled) {
+    await page.goto(`${base}/signin`);
+    await hydrated(page);
+  }
+  await signIn(page, base, user);
+  return { context, page };
+}
+
+const axeSource = readFileSync(path.join(root, 'end2end', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core on the page; fails on serious or critical violations. A page loaded without
+ * JavaScript cannot run axe, so its markup is scanned in a scripted page of the same origin.
+ */
+export async function assertAccessible(browser, page, name) {
+  await page.addScriptTag({ content: axeSource });
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
+    const html = await page.content();
+    const scripted = await browser.newPage({ colorScheme: 'light' });
+    await scripted.route('**/*', (r) => (r.request().resourceType() === 'script' ? r.abort() : r.continue()));
+    await scripted.goto(page.url());
+    await scripted.setContent(html, { waitUntil: 'load' });
+    try {
+      return await assertAccessible(browser, scripted, name);
+    } finally {
+      await scripted.close();
+    }
+  }
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility violations on ${name}`);
 }
 
 /** Publishes through the REST API with a service token. */

@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hydrated, launchBrowser, publish, screenshot, signIn, startHerald } from './helpers.mjs';
+import { launchBrowser, publish, screenshot, signedInPage, startHerald } from './helpers.mjs';
 
 let herald;
 let browser;
@@ -24,15 +24,8 @@ after(async () => {
 });
 
 /** A signed-in page of `user`, hydrated when JavaScript is on. */
-async function signedIn(javaScriptEnabled, user) {
-  const context = await browser.newContext({ javaScriptEnabled });
-  const page = await context.newPage();
-  if (javaScriptEnabled) {
-    await page.goto(`${herald.base}/signin`);
-    await hydrated(page);
-  }
-  await signIn(page, herald.base, user);
-  return { context, page };
+function signedIn(javaScriptEnabled, user) {
+  return signedInPage(browser, herald.base, user, { javaScriptEnabled });
 }
 
 const titles = (page) => page.locator('[data-testid=notification] .title').allTextContents();

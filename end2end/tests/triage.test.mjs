@@ -3,13 +3,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { hydrated, launchBrowser, publish, root, screenshot, signIn, startHerald } from './helpers.mjs';
+import { assertAccessible as checkAccessible, hydrated, launchBrowser, publish, screenshot, signIn, signedInPage, startHerald } from './helpers.mjs';
 
 let herald;
 let browser;
-const axeSource = readFileSync(path.join(root, 'end2end', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 const to = (user) => ({ type: 'entity', entityRef: `user:default/${user}` });
 
 before(async () => {
@@ -30,13 +27,7 @@ after(async () => {
 });
 
 async function signedIn(javaScriptEnabled, user, options = {}) {
-  const context = await browser.newContext({ javaScriptEnabled, ...options });
-  const page = await context.newPage();
-  if (javaScriptEnabled) {
-    await page.goto(`${herald.base}/signin`);
-    await hydrated(page);
-  }
-  await signIn(page, herald.base, user);
+  const { context, page } = await signedInPage(browser, herald.base, user, { javaScriptEnabled, ...options });
   if (javaScriptEnabled) await hydrated(page);
   // With JavaScript the inbox loads after the client-side redirect.
   await page.locator('[data-testid=notification-list], [data-testid=empty-state]').first().waitFor();
@@ -47,32 +38,7 @@ const titles = (page) => page.locator('[data-testid=notification] .title').allTe
 const visibleTitles = (page) => page.locator('[data-testid=notification]:visible .title').allTextContents();
 const row = (page, title) => page.locator('[data-testid=notification]', { hasText: title });
 
-/**
- * Runs axe-core on the page; fails on serious or critical violations. A page loaded without
- * JavaScript cannot run axe, so its markup is scanned in a scripted page of the same origin.
- */
-async function assertAccessible(page, name) {
-  await page.addScriptTag({ content: axeSource });
-  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
-    const html = await page.content();
-    const scripted = await browser.newPage({ colorScheme: 'light' });
-    await scripted.route('**/*', (r) => (r.request().resourceType() === 'script' ? r.abort() : r.continue()));
-    await scripted.goto(page.url());
-    await scripted.setContent(html, { waitUntil: 'load' });
-    try {
-      return await assertAccessible(scripted, name);
-    } finally {
-      await scripted.close();
-    }
-  }
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  assert.deepEqual(violations, [], `accessibility violations on ${name}`);
-}
+const assertAccessible = (page, name) => checkAccessible(browser, page, name);
 
 for (const javaScriptEnabled of [false, true]) {
   const user = javaScriptEnabled ? 'dave' : 'carol';

@@ -17,7 +17,7 @@ use herald_core::outbox::{self, ListFilter};
 use herald_server::config::{Settings, TlsMode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, everyone, spawn_app_with, to};
+use crate::helpers::{Backend, TestApp, everyone, free_port, herald_command, serve_binary, spawn_app_with, to};
 
 // ---------------------------------------------------------------------------------------------
 // A real SMTP server
@@ -28,10 +28,6 @@ fn python() -> String {
         let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv/bin/python");
         venv.to_string_lossy().into_owned()
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// aiosmtpd writing every message it accepts into a Maildir.
@@ -446,6 +442,14 @@ both_with!(slack_posts_to_users_groups_and_channels_and_edits_on_update, |app, b
         outbox_until(&app, "all three delivered", |d| d.len() == 3 && d.iter().all(|x| x.status == "delivered")).await;
     assert!(rate_limited.iter().any(|d| d.attempts == 2), "the 429 was retried");
 
+    // The email → Slack id lookup is cached.
+    app.publish(&ci, to(&["user:default/dave"]), json!({"title": "Another one for Dave"})).await;
+    until("the second post to Dave", || {
+        Some(()).filter(|_| slack.calls("chat.postMessage").iter().any(|p| p["text"] == "Another one for Dave"))
+    })
+    .await;
+    assert_eq!(slack.calls("users.lookupByEmail").len(), 1, "looked up once");
+
     // A scope update edits the messages sent before.
     app.publish(
         &ci,
@@ -542,7 +546,7 @@ both_with!(webhooks_are_signed_and_a_failing_receiver_ends_dead_and_can_be_retri
     assert!(metrics.lines().any(|l| l == r#"herald_outbox_dead{channel="Webhook"} 1"#), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with(r#"herald_deliveries_total{channel="Webhook",outcome="dead"}"#)));
     assert!(metrics.lines().any(|l| l.starts_with(r#"herald_deliveries_total{channel="Webhook",outcome="retry"}"#)));
-    let cli = herald(std::path::Path::new("."), &["deliveries", "list", "--status", "dead"])
+    let cli = herald_command(std::path::Path::new("."), &["deliveries", "list", "--status", "dead"])
         .env("HERALD_DATABASE_URL", &app.database_url)
         .output()
         .unwrap();
@@ -568,7 +572,7 @@ both_with!(webhooks_are_signed_and_a_failing_receiver_ends_dead_and_can_be_retri
     app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Never accepted either"})).await;
     outbox_until(&app, "another dead delivery", |d| d.iter().any(|x| x.status == "dead")).await;
     receiver.fail.store(false, Ordering::SeqCst);
-    let cli = herald(std::path::Path::new("."), &["deliveries", "retry", "--channel", "Webhook"])
+    let cli = herald_command(std::path::Path::new("."), &["deliveries", "retry", "--channel", "Webhook"])
         .env("HERALD_DATABASE_URL", &app.database_url)
         .output()
         .unwrap();
@@ -599,24 +603,6 @@ async fn stall(State(s): State<Stalling>, headers: HeaderMap) -> StatusCode {
     StatusCode::OK
 }
 
-fn herald(dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
-    c.args(args).current_dir(dir).env_remove("HERALD_DATABASE_URL").env("RUST_LOG", "warn");
-    c
-}
-
-/// Starts `herald serve` and waits until it listens.
-async fn serve(dir: &std::path::Path, port: u16) -> Child {
-    let child = herald(dir, &["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("herald serve did not listen on {port}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_delivery_resumes_after_restart() {
     let receiver = Stalling::default();
@@ -636,13 +622,13 @@ async fn an_instance_killed_mid_delivery_resumes_after_restart() {
         ),
     )
     .unwrap();
-    let token = herald(&dir, &["token", "create", "--service", "external:ci"]).output().unwrap();
+    let token = herald_command(&dir, &["token", "create", "--service", "external:ci"]).output().unwrap();
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8(token.stdout).unwrap();
     let token = token.split_whitespace().find(|w| w.starts_with("hrld_s_")).unwrap().to_string();
-    herald(&dir, &["user", "add", "user:default/dave", "--email", "dave@example.com"]).output().unwrap();
+    herald_command(&dir, &["user", "add", "user:default/dave", "--email", "dave@example.com"]).output().unwrap();
 
-    let mut first = serve(&dir, port).await;
+    let mut first = serve_binary(&dir, port).await;
     let r = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/notifications/notifications"))
         .bearer_auth(&token)
@@ -655,12 +641,12 @@ async fn an_instance_killed_mid_delivery_resumes_after_restart() {
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
 
-    let mut second = serve(&dir, port).await;
+    let mut second = serve_binary(&dir, port).await;
     let hits = until("the send resumed", || Some(receiver.hits.lock().unwrap().clone()).filter(|h| h.len() >= 2)).await;
     assert_eq!(hits[0], hits[1], "the same delivery id, so the receiver can tell it is a repeat");
     let mut listed = String::new();
     for _ in 0..100 {
-        let out = herald(&dir, &["deliveries", "list", "--status", "delivered"]).output().unwrap();
+        let out = herald_command(&dir, &["deliveries", "list", "--status", "delivered"]).output().unwrap();
         listed = String::from_utf8(out.stdout).unwrap();
         if listed.contains(&hits[0]) {
             break;

@@ -1,44 +1,28 @@
 //! No loss under faults: a Herald killed with SIGKILL in the middle of a publishing load
 //! keeps every notification it acknowledged, with its event, and starts again by itself.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 
-fn herald(dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
-    c.args(args).current_dir(dir).env_remove("HERALD_DATABASE_URL").env("RUST_LOG", "warn");
-    c
-}
-
-async fn serve(dir: &std::path::Path, port: u16) -> Child {
-    let child = herald(dir, &["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("herald serve did not listen on {port}");
-}
+use crate::helpers::{free_port, herald_command, serve_binary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_publishing_load_loses_nothing_acknowledged() {
     let dir = std::env::temp_dir().join(format!("herald-kill-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     std::fs::write(
         dir.join("herald.toml"),
         format!("listen = \"127.0.0.1:{port}\"\n[limits]\npublish_per_minute = 0\n"),
     )
     .unwrap();
-    let out = herald(&dir, &["token", "create", "--service", "external:load"]).output().unwrap();
+    let out = herald_command(&dir, &["token", "create", "--service", "external:load"]).output().unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    herald(&dir, &["user", "add", "user:default/dave"]).output().unwrap();
+    herald_command(&dir, &["user", "add", "user:default/dave"]).output().unwrap();
 
-    let mut server = serve(&dir, port).await;
+    let mut server = serve_binary(&dir, port).await;
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let client = reqwest::Client::new();
     let mut publishers = Vec::new();
@@ -76,7 +60,7 @@ async fn sigkill_under_publishing_load_loses_nothing_acknowledged() {
     assert!(acknowledged.len() > 50, "the load ran ({} acknowledged)", acknowledged.len());
 
     // Restart needs no manual step; every acknowledged notification is there, with its event.
-    let mut again = serve(&dir, port).await;
+    let mut again = serve_binary(&dir, port).await;
     let db = herald_core::Db::connect(&format!("sqlite:{}", dir.join("data/herald.db").display()), &Default::default())
         .await
         .unwrap();

@@ -356,3 +356,31 @@ pub fn to(refs: &[&str]) -> Value {
 pub fn everyone() -> Value {
     serde_json::json!({ "type": "broadcast" })
 }
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The `herald` binary with `args`, run in `dir` (where its `herald.toml` and `data/` are).
+pub fn herald_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    c.args(args).current_dir(dir).env_remove("HERALD_DATABASE_URL").env("RUST_LOG", "warn");
+    c
+}
+
+/// Starts `herald serve` in `dir` and waits until it listens on `port`.
+pub async fn serve_binary(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let child = herald_command(dir, &["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("herald serve did not listen on {port}");
+}
