@@ -88,6 +88,28 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Request rates.
     pub limits: LimitSettings,
+    /// Connection timeouts and sizes.
+    pub http: HttpSettings,
+}
+
+/// `[http]`: what a connection may cost before Herald gives up on it, so slow or stalled
+/// clients cannot tie the server up.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Seconds a client has to send a request's headers, and that an idle keep-alive
+    /// connection stays open waiting for the next request.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body; slower ones get 408.
+    pub body_read_timeout_secs: u64,
+    /// Largest request head (request line and headers) in bytes; larger ones get 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { header_read_timeout_secs: 10, body_read_timeout_secs: 30, max_header_bytes: 64 * 1024 }
+    }
 }
 
 /// `[stream]`: the live Server-Sent Events stream.
@@ -155,6 +177,7 @@ impl Default for Settings {
             slack: SlackSettings::default(),
             webhooks: WebhookSettings::default(),
             limits: LimitSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -191,6 +214,7 @@ const SETTING_KEYS: &[&str] = &[
     "slack",
     "webhooks",
     "limits",
+    "http",
 ];
 
 /// A configuration problem, naming the key.
@@ -243,6 +267,14 @@ impl Settings {
         }
         if self.stream.max_per_user == 0 || self.stream.max_total == 0 {
             return Err(ConfigError("stream.max_per_user and stream.max_total: must be at least 1".into()));
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.body_read_timeout_secs == 0 {
+            return Err(ConfigError(
+                "http.header_read_timeout_secs and http.body_read_timeout_secs: must be at least 1".into(),
+            ));
+        }
+        if self.http.max_header_bytes < 8192 {
+            return Err(ConfigError("http.max_header_bytes: must be at least 8192".into()));
         }
         if self.auth.session_hours == 0 {
             return Err(ConfigError("auth.session_hours: must be at least 1".into()));

@@ -1,6 +1,7 @@
 //! The HTTP surface: every route Herald answers, assembled in one place.
 
 mod csrf;
+mod deadline;
 mod deliveries;
 mod error;
 mod extract;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::check))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline::body_deadline))
         .layer(middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http()

@@ -6,5 +6,6 @@ pub mod config;
 pub mod delivery;
 pub mod http;
 pub mod send;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

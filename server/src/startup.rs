@@ -28,6 +28,8 @@ pub struct AppState {
     pub stream_total: usize,
     /// Request rate limits per credential.
     pub limits: Arc<crate::http::Limits>,
+    /// How long a client has to send a request body.
+    pub body_read_timeout: Duration,
     /// Becomes `true` when the server is shutting down: live streams end, so a graceful
     /// shutdown does not wait forever for them.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
@@ -122,6 +124,10 @@ impl Application {
     /// picks a free port, as tests do).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let db = open_database(&settings).await?;
+        if let Err(e) = db.probe_write(herald_core::time::now_ms()).await {
+            // Still start: the inbox can be read, and writes answer 503 until this passes.
+            tracing::warn!(error = %e, "the database does not accept writes; reads are served, writes answer 503 until it does");
+        }
         for path in &settings.catalog_paths {
             let yaml = tokio::fs::read_to_string(path)
                 .await
@@ -155,6 +161,7 @@ impl Application {
             stream_limit: settings.stream.max_per_user,
             stream_total: settings.stream.max_total,
             limits: Arc::new(crate::http::Limits::new(&settings.limits)),
+            body_read_timeout: Duration::from_secs(settings.http.body_read_timeout_secs),
             shutting_down,
         };
         let deliverer = Arc::new(deliverer(&settings, state.hub.db.clone(), &state.hub.publish.base_url)?);
@@ -186,12 +193,11 @@ impl Application {
         let sender = tokio::spawn(self.deliverer.run(self.state.hub.clone(), self.state.shutting_down.clone()));
         let router = crate::http::router(self.state);
         let stop_streams = self.shutdown;
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_streams.send(true);
-            })
-            .await;
+        let served = crate::serve::serve(self.listener, router, &self.settings.http, async move {
+            shutdown.await;
+            let _ = stop_streams.send(true);
+        })
+        .await;
         maintenance.abort();
         waker.abort();
         forget.abort();
