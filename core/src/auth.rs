@@ -218,12 +218,17 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<Caller>>
     let Some(row) = row else { return Ok(None) };
     let now = now_ms();
     if row.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS) {
-        with_pool!(db.writer(), |c| sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+        let touched = with_pool!(db.writer(), |c| sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(&row.id)
             .execute(c)
             .await
-            .map(|r| r.rows_affected()))?;
+            .map(|r| r.rows_affected()));
+        // Bookkeeping only: a database that cannot take writes (full disk, read-only) must
+        // not turn reading the inbox away.
+        if let Err(e) = touched {
+            tracing::debug!(error = %e, "could not record a token's last use");
+        }
     }
     Ok(Some(match (row.kind.as_str(), row.user_ref) {
         ("personal", Some(user)) => Caller::User { user: EntityRef::from_normalised(user), token_id: Some(row.id) },

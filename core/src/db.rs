@@ -140,7 +140,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
-            let file = options.get_filename();
+            let file = options.get_filename().to_path_buf();
             if file != Path::new(":memory:") {
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
@@ -151,7 +151,8 @@ impl Db {
                 .max_connections(1)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
-                .await?;
+                .await
+                .map_err(|e| explain_sqlite_open(&file, e))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)
@@ -214,6 +215,20 @@ impl Db {
         Ok(())
     }
 
+    /// Checks that the database accepts a write, as storing a notification needs: a full disk
+    /// or a read-only file fails here while [`Db::ping`] still succeeds.
+    pub async fn probe_write(&self, now: i64) -> Result<()> {
+        with_pool!(self.writer(), |c| sqlx::query(
+            "INSERT INTO health_probe (id, checked_at) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
+        )
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         match &self.pools {
@@ -263,6 +278,27 @@ impl Tx {
             self.events_written.notify_one();
         }
         Ok(())
+    }
+}
+
+/// SQLite's "unable to open database file" does not say why; the usual reason is that the file
+/// or its directory (where the `-wal` and `-shm` files live) cannot be written.
+fn explain_sqlite_open(file: &Path, e: sqlx::Error) -> Error {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".herald-write-check-{}", std::process::id()));
+    let unwritable = match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            std::fs::OpenOptions::new().append(true).open(file).err().filter(|_| file.exists())
+        }
+        Err(err) => Some(err),
+    };
+    match unwritable {
+        Some(why) => Error::Config(format!(
+            "database_url: the database {} cannot be written ({why}); Herald needs to write the file and its directory",
+            file.display()
+        )),
+        None => Error::Database(e),
     }
 }
 

@@ -39,11 +39,69 @@ pub enum Error {
 /// The result type of the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why the database cannot serve a request right now. Such failures are not the request's
+/// fault and pass once the database is back, so they are answered with 503 and clients retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Unreachable, restarting, or out of connections.
+    Unreachable,
+    /// Out of disk space.
+    Full,
+    /// The database (or its file system) does not accept writes.
+    ReadOnly,
+}
+
+impl Unavailable {
+    /// What a client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unavailable::Unreachable => "the database is unavailable; retry shortly",
+            Unavailable::Full => "the database is out of disk space; nothing was stored; retry once space is freed",
+            Unavailable::ReadOnly => "the database is read-only; nothing was stored; retry later",
+        }
+    }
+}
+
 impl Error {
-    /// Whether the database is unreachable (rather than the query being wrong): such errors
-    /// are answered with 503 so clients retry.
+    /// Whether (and why) the database is unavailable, rather than the query being wrong.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        let Error::Database(e) = self else { return None };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Some(Unavailable::Unreachable)
+            }
+            // A connection that broke mid-conversation, e.g. the server went away.
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => Some(Unavailable::Unreachable),
+            sqlx::Error::Database(d) => {
+                let code = d.code()?;
+                if let Ok(n) = code.parse::<i32>() {
+                    // SQLite: the primary result code is the low byte of the extended one.
+                    match n & 0xff {
+                        13 => Some(Unavailable::Full),                     // SQLITE_FULL
+                        8 => Some(Unavailable::ReadOnly),                  // SQLITE_READONLY
+                        5 | 6 | 10 | 14 => Some(Unavailable::Unreachable), // BUSY, LOCKED, IOERR, CANTOPEN
+                        _ => None,
+                    }
+                } else {
+                    // PostgreSQL's SQLSTATE: connection exceptions (08), shutting down or
+                    // starting up (57P01-57P03), disk full (53100), other insufficient
+                    // resources (53), a read-only standby (25006).
+                    match code.as_ref() {
+                        "53100" => Some(Unavailable::Full),
+                        "25006" => Some(Unavailable::ReadOnly),
+                        "57P01" | "57P02" | "57P03" => Some(Unavailable::Unreachable),
+                        c if c.starts_with("08") || c.starts_with("53") => Some(Unavailable::Unreachable),
+                        _ => None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the database is unavailable (see [`Error::unavailable`]).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
+        self.unavailable().is_some()
     }
 }
 

@@ -23,5 +23,5 @@ pub mod time;
 pub mod webhooks;
 
 pub use db::{Backend, Db, PoolSettings};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unavailable};
 pub use hub::{AuthPolicy, Hub, ProxyAuth};

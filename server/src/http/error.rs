@@ -68,6 +68,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => "NotAllowedError",
             StatusCode::NOT_FOUND => "NotFoundError",
             StatusCode::CONFLICT => "ConflictError",
+            StatusCode::REQUEST_TIMEOUT => "RequestTimeoutError",
             StatusCode::UNPROCESSABLE_ENTITY => "UnprocessableEntityError",
             StatusCode::TOO_MANY_REQUESTS => "TooManyRequestsError",
             StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
@@ -86,15 +87,17 @@ impl From<herald_core::Error> for ApiError {
             E::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             E::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
-            other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "database unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly")
-            }
-            other => {
-                // Logged in full here, answered opaquely: internals never reach clients.
-                tracing::error!(error = %other, "request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-            }
+            other => match other.unavailable() {
+                Some(why) => {
+                    tracing::warn!(error = %other, "database unavailable");
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.message())
+                }
+                None => {
+                    // Logged in full here, answered opaquely: internals never reach clients.
+                    tracing::error!(error = %other, "request failed");
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                }
+            },
         }
     }
 }
@@ -106,6 +109,10 @@ struct ErrorMarker(ApiError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(body(&self, "", ""))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // A passing condition: tell clients when to try again (handlers may set their own).
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
         response.extensions_mut().insert(ErrorMarker(self));
         response
     }

@@ -138,6 +138,23 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
             (format!("{base}/{name}"), Some(name))
         }
     };
+    start(dir, database_url, pg_database, configure).await
+}
+
+/// Starts Herald on an existing database at `database_url` (which the test owns, e.g. on a
+/// PostgreSQL server of its own or a file system it controls), with [`CATALOG`] imported.
+pub async fn spawn_app_at(database_url: &str, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = TempDir(std::env::temp_dir().join(unique("herald-test")));
+    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    start(dir, database_url.to_string(), None, configure).await
+}
+
+async fn start(
+    dir: TempDir,
+    database_url: String,
+    pg_database: Option<String>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: Secret::from(database_url.as_str()),

@@ -14,6 +14,8 @@ mod hardening;
 mod health;
 mod inbox;
 mod openapi;
+mod outages;
 mod publish;
 mod settings;
 mod stream;
+mod timeouts;
