@@ -38,7 +38,10 @@ pub async fn current_user() -> Result<Option<EntityRef>, ServerFnError> {
 
 /// The signed-in user, or an error telling the visitor to sign in.
 pub async fn require_user() -> Result<EntityRef, ServerFnError> {
-    current_user().await?.ok_or_else(|| ServerFnError::new("Please sign in first."))
+    current_user().await?.ok_or_else(|| {
+        set_status(http::StatusCode::UNAUTHORIZED);
+        ServerFnError::new("Please sign in first.")
+    })
 }
 
 /// The signed-in user if they are an administrator; otherwise the response becomes 403 (401
@@ -46,17 +49,12 @@ pub async fn require_user() -> Result<EntityRef, ServerFnError> {
 /// check is on the server, whatever the page showed.
 pub async fn require_admin() -> Result<EntityRef, ServerFnError> {
     let hub = hub()?;
-    let status = |code: http::StatusCode| {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(code);
-        }
-    };
     let Some(user) = current_user().await? else {
-        status(http::StatusCode::UNAUTHORIZED);
+        set_status(http::StatusCode::UNAUTHORIZED);
         return Err(ServerFnError::new("Please sign in first."));
     };
     if !hub.is_admin(&user).await.map_err(fail)? {
-        status(http::StatusCode::FORBIDDEN);
+        set_status(http::StatusCode::FORBIDDEN);
         return Err(ServerFnError::new("Only Herald administrators can do this."));
     }
     Ok(user)
@@ -66,17 +64,33 @@ pub async fn require_admin() -> Result<EntityRef, ServerFnError> {
 /// message; Herald's own failures are logged and reported without details.
 pub fn fail(e: herald_core::Error) -> ServerFnError {
     use herald_core::Error as E;
-    match e {
-        E::Invalid(m)
-        | E::NotFound(m)
-        | E::Conflict(m)
-        | E::Unprocessable(m)
-        | E::Unauthorized(m)
-        | E::Forbidden(m) => ServerFnError::new(m),
-        other => {
-            tracing::error!(error = %other, "server function failed");
-            ServerFnError::new("Something went wrong on the server. Please try again.")
-        }
+    use http::StatusCode as S;
+    let (status, message) = match e {
+        E::Invalid(m) => (S::BAD_REQUEST, m),
+        E::NotFound(m) => (S::NOT_FOUND, m),
+        E::Conflict(m) => (S::CONFLICT, m),
+        E::Unprocessable(m) => (S::UNPROCESSABLE_ENTITY, m),
+        E::Unauthorized(m) => (S::UNAUTHORIZED, m),
+        E::Forbidden(m) => (S::FORBIDDEN, m),
+        other => match other.unavailable() {
+            Some(why) => {
+                tracing::warn!(error = %other, "database unavailable");
+                (S::SERVICE_UNAVAILABLE, format!("Herald cannot reach its storage right now: {}.", why.message()))
+            }
+            None => {
+                tracing::error!(error = %other, "server function failed");
+                (S::INTERNAL_SERVER_ERROR, "Something went wrong on the server. Please try again.".to_string())
+            }
+        },
+    };
+    set_status(status);
+    ServerFnError::new(message)
+}
+
+/// Sets the status of the response a server function or page answers with.
+fn set_status(status: http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
     }
 }
 

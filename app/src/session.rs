@@ -67,6 +67,11 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
         return Err(wrong());
     };
     hub.sign_in_throttle.succeeded(&name);
+    // A new session id at every sign-in, and the one the browser came with ends: a session id
+    // planted or seen before sign-in is worth nothing after it.
+    if let Some(old) = crate::server::request_credentials()?.session {
+        herald_core::auth::delete_session(&hub.db, &old).await.map_err(fail)?;
+    }
     let secret = herald_core::auth::create_session(&hub.db, &user, hub.auth.session_ttl_ms).await.map_err(fail)?;
     set_session_cookie(&secret, hub.auth.session_ttl_ms / 1000, hub.auth.secure_cookie);
     leptos_axum::redirect(&local_path(next.as_deref()));
@@ -89,7 +94,16 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 /// `next` if it is a path on this site, else `/`: never redirect to another host.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        // Browsers drop tabs and newlines from URLs, so `/\t/evil.example` would become
+        // `//evil.example`: no control characters at all.
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -104,6 +118,8 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example")), "/");
         assert_eq!(local_path(Some("https://evil.example")), "/");
         assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
         assert_eq!(local_path(None), "/");
     }
 }

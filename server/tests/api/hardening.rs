@@ -258,3 +258,235 @@ both!(json_bodies_must_be_objects, |app| async {
         assert_eq!(r.body["error"]["message"], "the request body must be a JSON object");
     }
 });
+
+both!(server_functions_answer_only_the_signed_in_owner, |app| async {
+    let ci = app.service_token("external:ci").await;
+    let stored = app.publish(&ci, to(&["user:default/carol"]), json!({"title": "carol's secret"})).await;
+    let id = stored[0]["id"].as_str().unwrap().to_string();
+    let carol = app.user_token("carol").await;
+    let carol_tokens = herald_core::auth::list_tokens(
+        &app.db,
+        herald_core::auth::TokenKind::Personal,
+        Some(&"user:default/carol".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let bob = app.user_token("bob").await;
+    let bulk_key = format!("ids[id:{id}]");
+    let query = [
+        ("query[view]", "all"),
+        ("query[severity]", ""),
+        ("query[topic]", ""),
+        ("query[since]", ""),
+        ("query[q]", ""),
+        ("query[sort]", ""),
+        ("query[page]", "1"),
+        ("query[per]", "20"),
+    ];
+    enum Body {
+        Form(Vec<(String, String)>),
+        Json(serde_json::Value),
+    }
+    let form = |pairs: &[(&str, &str)]| Body::Form(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    // Every server function a signed-in user calls, aimed at carol's notification and token.
+    let calls: Vec<(&str, Body)> = vec![
+        ("notifications/state", Body::Json(json!({"ids": [id], "read": true, "saved": true, "archived": true}))),
+        ("notifications/snooze", Body::Json(json!({"ids": [id], "choice": "1h", "tz": 0}))),
+        ("notifications/snooze-form", form(&[("id", &id), ("choice", "1h")])),
+        ("notifications/state-form", form(&[("id", &id), ("field", "saved"), ("value", "true")])),
+        ("notifications/bulk-form", form(&[(&bulk_key, "on"), ("action", "done")])),
+        ("notifications/mark-all-read", form(&query)),
+        ("notification", form(&[("id", &id)])),
+        ("inbox", form(&query)),
+        ("settings", form(&[])),
+        (
+            "settings/channel",
+            form(&[("channel", "Web"), ("origin", "external:ci"), ("topic", ""), ("enabled", "false")]),
+        ),
+        ("settings/mark-read-on-open", form(&[("enabled", "false")])),
+        ("settings/email-mode", form(&[("mode", "daily")])),
+        ("settings/webhook", form(&[("url", "https://hooks.example/x")])),
+        ("settings/webhook/remove", form(&[])),
+        ("settings/tokens/create", form(&[("name", "sneaky")])),
+        ("settings/tokens/revoke", form(&[("id", &carol_tokens[0].id)])),
+    ];
+    for (endpoint, body) in &calls {
+        for caller in [None, Some(&bob)] {
+            let mut req = app.client.post(format!("{}/api/{endpoint}", app.base));
+            if let Some(t) = caller {
+                req = req.bearer_auth(t);
+            }
+            req = match body {
+                Body::Form(pairs) => req.form(pairs),
+                Body::Json(v) => req.json(v),
+            };
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            match caller {
+                None => {
+                    assert_eq!(status, 401, "{endpoint} without signing in: {text}");
+                    assert!(text.contains("sign in"), "{endpoint}: {text}");
+                }
+                Some(_) => {
+                    assert!(!text.contains("carol's secret"), "{endpoint} as bob leaks carol's notification: {text}");
+                    if *endpoint == "notification" {
+                        assert_eq!(status, 404, "another user's notification does not exist for bob: {text}");
+                    }
+                }
+            }
+        }
+    }
+    // Nothing of carol's changed: her notification is untouched and her token still works.
+    let n = app.get(&format!("/api/notifications/notifications/{id}"), &carol).await;
+    assert_eq!(n.status, 200, "carol's token was not revoked by bob");
+    assert!(n.body["read"].is_null() && n.body["saved"].is_null(), "{}", n.body);
+    assert!(n.body["archived"].is_null() && n.body["snoozedUntil"].is_null(), "{}", n.body);
+    let settings = app.get("/api/notifications/settings", &carol).await.body;
+    assert!(!settings.to_string().contains("\"enabled\":false"), "carol's settings are hers: {settings}");
+});
+
+both!(signing_in_rotates_the_session_and_signing_out_ends_it, |app| async {
+    passwords(&app).await;
+    let first = sign_in(&app, "alice", app.password).await;
+    let old = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    // Signing in again with the old cookie gives a new session and ends the old one.
+    let again = app
+        .client
+        .post(format!("{}/api/signin", app.base))
+        .header("cookie", &old)
+        .form(&[("username", "alice"), ("password", app.password)])
+        .send()
+        .await
+        .unwrap();
+    let new = again.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(old, new, "a new session id at sign-in");
+    let status = |cookie: String| {
+        let req = app.client.get(format!("{}/api/notifications/status", app.base)).header("cookie", cookie);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(old.clone()).await, 401, "the session from before sign-in ended");
+    assert_eq!(status(new.clone()).await, 200);
+    let out = app
+        .client
+        .post(format!("{}/api/signout", app.base))
+        .header("cookie", &new)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    let cleared = out.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(status(new).await, 401, "signing out ends the session on the server, not only in the browser");
+    // After sign-in, only local paths.
+    for next in ["https://evil.example/", "//evil.example", "/\t/evil.example", "/\\evil.example"] {
+        let r = app
+            .client
+            .post(format!("{}/api/signin", app.base))
+            .form(&[("username", "alice"), ("password", app.password), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
+        assert_eq!(location, "/", "next={next:?} must not leave Herald");
+    }
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_log_even_at_trace_level() {
+    use crate::helpers::{free_port, herald_command};
+    use std::io::Write;
+    let dir =
+        crate::helpers::TempDir(std::env::temp_dir().join(format!("herald-log-{}", uuid::Uuid::new_v4().simple())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let port = free_port();
+    let (smtp_password, slack_token, password) =
+        ("smtp-hunter2-secret", "xoxb-slack-secret-token", "alice-pass-secret");
+    std::fs::write(
+        dir.0.join("herald.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[email]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"herald\"\npassword = \"{smtp_password}\"\nfrom = \"herald@example.com\"\n[slack]\ntoken = \"{slack_token}\"\napi_url = \"http://127.0.0.1:{}/api\"\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = herald_command(&dir.0, &["token", "create", "--service", "external:ci"]).output().unwrap();
+    let service = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut add = herald_command(&dir.0, &["user", "add", "alice", "--email", "alice@example.com", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let log = std::fs::File::create(dir.0.join("herald.log")).unwrap();
+    let mut server = herald_command(&dir.0, &["serve"])
+        .env("RUST_LOG", "trace")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let published = client
+        .post(format!("{base}/api/notifications/notifications"))
+        .bearer_auth(&service)
+        .json(&json!({"recipients": {"type": "entity", "entityRef": "user:default/alice"}, "payload": {"title": "hello"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(published.status().is_success());
+    let wrong =
+        client.post(format!("{base}/api/signin")).form(&[("username", "alice"), ("password", "wrong-secret-guess")]);
+    wrong.send().await.unwrap();
+    let signed_in = client
+        .post(format!("{base}/api/signin"))
+        .form(&[("username", "alice"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let session = cookie.split_once('=').unwrap().1.to_string();
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/settings/tokens/create"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .form(&[("name", "laptop")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let personal = created["secret"].as_str().expect("a new token").to_string();
+    let inbox =
+        client.get(format!("{base}/api/notifications/notifications")).bearer_auth(&personal).send().await.unwrap();
+    assert_eq!(inbox.status(), 200);
+    let page = client.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // Give the deliverer a moment to try (and fail) email and Slack with their credentials.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let log = std::fs::read_to_string(dir.0.join("herald.log")).unwrap();
+    assert!(log.contains("request"), "the log was written at trace level");
+    for (what, secret) in [
+        ("service token", service.as_str()),
+        ("personal token", personal.as_str()),
+        ("session id", session.as_str()),
+        ("password", password),
+        ("wrong password", "wrong-secret-guess"),
+        ("SMTP password", smtp_password),
+        ("Slack token", slack_token),
+    ] {
+        assert!(!log.contains(secret), "the {what} is in the log");
+    }
+}
