@@ -320,48 +320,103 @@ fn catalog_ref(s: &str, kind: EntityKind, namespace: &str) -> Result<EntityRef> 
     EntityRef::parse_with_default(&qualified, Some(kind)).map_err(|e| Error::Invalid(e.0))
 }
 
+/// A catalog file read and checked, with every reference resolved: nothing is stored yet,
+/// so a file with one bad entry changes nothing.
+pub struct Catalog {
+    entries: Vec<Entry>,
+}
+
+/// One document of a catalog file.
+enum Entry {
+    User {
+        user: EntityRef,
+        groups: Vec<EntityRef>,
+        entity: Entity,
+    },
+    Group {
+        group: EntityRef,
+        parent: Option<EntityRef>,
+        children: Vec<EntityRef>,
+        members: Vec<EntityRef>,
+        entity: Entity,
+    },
+    /// Components, systems and other kinds, passed over.
+    Other,
+}
+
+impl Catalog {
+    /// Parses catalog YAML (one or more `---`-separated documents) and resolves each
+    /// entity's own reference and its relations.
+    pub fn parse(yaml: &str) -> Result<Catalog> {
+        let mut entries = Vec::new();
+        for e in parse_catalog(yaml)? {
+            let own = |kind| catalog_ref(&format!("{}/{}", e.namespace, e.name), kind, &e.namespace);
+            let refs = |list: &[String], kind| {
+                list.iter().map(|r| catalog_ref(r, kind, &e.namespace)).collect::<Result<Vec<_>>>()
+            };
+            let entry = match e.kind.as_str() {
+                "User" => Entry::User {
+                    user: own(EntityKind::User)?,
+                    groups: refs(&e.member_of, EntityKind::Group)?,
+                    entity: e,
+                },
+                "Group" => Entry::Group {
+                    group: own(EntityKind::Group)?,
+                    parent: e.parent.as_deref().map(|p| catalog_ref(p, EntityKind::Group, &e.namespace)).transpose()?,
+                    children: refs(&e.children, EntityKind::Group)?,
+                    members: refs(&e.members, EntityKind::User)?,
+                    entity: e,
+                },
+                _ => Entry::Other,
+            };
+            entries.push(entry);
+        }
+        Ok(Catalog { entries })
+    }
+
+    /// How many users and groups the file holds, and how many documents it passes over.
+    pub fn summary(&self) -> ImportSummary {
+        let mut summary = ImportSummary::default();
+        for e in &self.entries {
+            match e {
+                Entry::User { .. } => summary.users += 1,
+                Entry::Group { .. } => summary.groups += 1,
+                Entry::Other => summary.skipped += 1,
+            }
+        }
+        summary
+    }
+
+    /// The users and groups, as references.
+    pub fn refs(&self) -> impl Iterator<Item = &EntityRef> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::User { user, .. } => Some(user),
+            Entry::Group { group, .. } => Some(group),
+            Entry::Other => None,
+        })
+    }
+}
+
 /// Imports users and groups from catalog YAML. Importing the same entity again updates it
 /// and replaces the relations it declares; nothing is duplicated.
 pub async fn import_catalog(db: &Db, yaml: &str) -> Result<ImportSummary> {
-    let entities = parse_catalog(yaml)?;
-    let mut summary = ImportSummary::default();
+    let catalog = Catalog::parse(yaml)?;
     let mut tx = db.begin().await?;
-    for e in &entities {
-        let own = |kind| catalog_ref(&format!("{}/{}", e.namespace, e.name), kind, &e.namespace);
-        let annotations = serde_json::to_string(&e.annotations)?;
-        match e.kind.as_str() {
-            "User" => {
-                let user = own(EntityKind::User)?;
-                let groups = e
-                    .member_of
-                    .iter()
-                    .map(|g| catalog_ref(g, EntityKind::Group, &e.namespace))
-                    .collect::<Result<Vec<_>>>()?;
-                import_user(&mut tx, &user, e, &annotations, &groups).await?;
-                summary.users += 1;
+    for entry in &catalog.entries {
+        match entry {
+            Entry::User { user, groups, entity } => {
+                let annotations = serde_json::to_string(&entity.annotations)?;
+                import_user(&mut tx, user, entity, &annotations, groups).await?;
             }
-            "Group" => {
-                let group = own(EntityKind::Group)?;
-                let parent =
-                    e.parent.as_deref().map(|p| catalog_ref(p, EntityKind::Group, &e.namespace)).transpose()?;
-                let children = e
-                    .children
-                    .iter()
-                    .map(|c| catalog_ref(c, EntityKind::Group, &e.namespace))
-                    .collect::<Result<Vec<_>>>()?;
-                let members = e
-                    .members
-                    .iter()
-                    .map(|m| catalog_ref(m, EntityKind::User, &e.namespace))
-                    .collect::<Result<Vec<_>>>()?;
-                import_group(&mut tx, &group, e, &annotations, parent.as_ref(), &children, &members).await?;
-                summary.groups += 1;
+            Entry::Group { group, parent, children, members, entity } => {
+                let annotations = serde_json::to_string(&entity.annotations)?;
+                import_group(&mut tx, group, entity, &annotations, parent.as_ref(), children, members).await?;
             }
-            _ => summary.skipped += 1,
+            Entry::Other => {}
         }
     }
     tx.commit().await?;
-    Ok(summary)
+    Ok(catalog.summary())
 }
 
 /// Creates or updates a user or group row from its catalog entry.
