@@ -1,10 +1,16 @@
 //! Herald's benchmarks. Each prints a markdown table; none asserts a time.
 //!
+//! `herald-bench api` measures the REST API (publishing, broadcasts, inbox pages, status,
+//! marking read, publish-to-event latency, server-rendered pages, memory) on Herald with
+//! SQLite and PostgreSQL and on Backstage's notifications backend, with this one client.
+//!
 //! `herald-bench sse` starts its own Herald (release binary, fresh SQLite file), opens many
 //! concurrent live streams, publishes broadcasts, and reports how long every client took to
 //! receive each one, and the server's memory per idle stream.
 
+mod api;
 mod fanout;
+mod load;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +25,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The REST API side by side: Herald (SQLite, PostgreSQL) and Backstage, scenarios 1–4, 6, 7.
+    #[command(
+        after_help = "Example:\n  herald-bench api --postgres postgres://postgres@127.0.0.1:5432/postgres --backstage http://127.0.0.1:7007"
+    )]
+    Api(api::Options),
     /// Live fan-out: N concurrent SSE clients, broadcasts, delivery latency and memory.
     #[command(after_help = "Example:\n  herald-bench sse --clients 10000 --broadcasts 5")]
     Sse(fanout::Options),
@@ -27,6 +38,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Api(options) => api::run(options).await,
         Command::Sse(options) => fanout::run(options).await,
     }
 }

@@ -12,9 +12,24 @@ use tokio::process::{Child, Command};
 pub struct Herald {
     pub base: String,
     pub pid: u32,
+    /// The database it runs on.
+    pub database_url: String,
     dir: PathBuf,
     bin: PathBuf,
     child: Child,
+}
+
+/// A process's resident memory, in KiB (0 when it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Raises this process's open-file limit to its hard limit; returns the new limit.
@@ -31,18 +46,27 @@ pub fn raise_fd_limit() -> u64 {
 }
 
 impl Herald {
-    /// Starts `bin serve` in a temporary directory with `env` added.
+    /// Starts `bin serve` in a temporary directory with `env` added, on a fresh SQLite file.
     pub async fn start(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<Herald> {
+        Self::start_on(bin, None, env).await
+    }
+
+    /// Like [`Herald::start`], on `database_url` when given (an empty database).
+    pub async fn start_on(bin: &Path, database_url: Option<&str>, env: &[(&str, String)]) -> anyhow::Result<Herald> {
         let bin = std::fs::canonicalize(bin)
             .with_context(|| format!("no herald binary at {}; build it with ./x build", bin.display()))?;
         let bin = bin.as_path();
-        let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("herald-bench-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        let database_url =
+            database_url.map(str::to_string).unwrap_or_else(|| format!("sqlite:{}", dir.join("herald.db").display()));
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .current_dir(&dir)
             .env("HERALD_LISTEN", "127.0.0.1:0")
-            .env("HERALD_DATABASE_URL", format!("sqlite:{}", dir.join("herald.db").display()))
+            .env("HERALD_DATABASE_URL", &database_url)
             .env("RUST_LOG", "warn")
             // Measure Herald, not its abuse limits: one benchmark client is one credential.
             .env("HERALD_LIMITS__PUBLISH_PER_MINUTE", "0")
@@ -63,7 +87,7 @@ impl Herald {
         };
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let pid = child.id().context("pid")?;
-        Ok(Herald { base, pid, dir, bin: bin.to_path_buf(), child })
+        Ok(Herald { base, pid, database_url, dir, bin: bin.to_path_buf(), child })
     }
 
     /// Runs a CLI command against the same database and returns its standard output.
@@ -71,7 +95,7 @@ impl Herald {
         let out = Command::new(&self.bin)
             .args(args)
             .current_dir(&self.dir)
-            .env("HERALD_DATABASE_URL", format!("sqlite:{}", self.dir.join("herald.db").display()))
+            .env("HERALD_DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn")
             .output()
             .await?;
@@ -79,17 +103,32 @@ impl Herald {
         Ok(String::from_utf8(out.stdout)?.trim().to_string())
     }
 
+    /// Runs a CLI command with `input` on its standard input.
+    pub async fn cli_with_input(&self, args: &[&str], input: &str) -> anyhow::Result<String> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("HERALD_DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().context("stdin")?.write_all(input.as_bytes()).await?;
+        let out = child.wait_with_output().await?;
+        anyhow::ensure!(out.status.success(), "herald {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
+    /// The directory the instance runs in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
+        rss_kib(self.pid)
     }
 
     /// Stops the server and removes its files.
