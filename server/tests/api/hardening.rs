@@ -310,32 +310,74 @@ both!(server_functions_answer_only_the_signed_in_owner, |app| async {
         ("settings/tokens/create", form(&[("name", "sneaky")])),
         ("settings/tokens/revoke", form(&[("id", &carol_tokens[0].id)])),
     ];
-    for (endpoint, body) in &calls {
-        for caller in [None, Some(&bob)] {
-            let mut req = app.client.post(format!("{}/api/{endpoint}", app.base));
-            if let Some(t) = caller {
-                req = req.bearer_auth(t);
-            }
-            req = match body {
-                Body::Form(pairs) => req.form(pairs),
-                Body::Json(v) => req.json(v),
-            };
+    // Callers who are nobody: no credentials, a publisher's token, a revoked token, an
+    // expired session. Then bob, signed in but not the owner.
+    let revoked = app.user_token("carol").await;
+    let all = herald_core::auth::list_tokens(
+        &app.db,
+        herald_core::auth::TokenKind::Personal,
+        Some(&"user:default/carol".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let second = all.iter().find(|t| t.id != carol_tokens[0].id).unwrap();
+    herald_core::auth::revoke_token(&app.db, &second.id, None).await.unwrap();
+    let expired =
+        herald_core::auth::create_session(&app.db, &"user:default/carol".parse().unwrap(), -1000).await.unwrap();
+    let expired = format!("{}={expired}", herald_core::auth::SESSION_COOKIE);
+    enum Caller<'a> {
+        Anonymous,
+        Bearer(&'a str),
+        Cookie(&'a str),
+    }
+    let nobody = [Caller::Anonymous, Caller::Bearer(&ci), Caller::Bearer(&revoked), Caller::Cookie(&expired)];
+    let send = |endpoint: &str, body: &Body, caller: &Caller| {
+        let mut req = app.client.post(format!("{}/api/{endpoint}", app.base)).header("origin", &app.base);
+        req = match caller {
+            Caller::Anonymous => req,
+            Caller::Bearer(t) => req.bearer_auth(t),
+            Caller::Cookie(c) => req.header("cookie", *c),
+        };
+        let req = match body {
+            Body::Form(pairs) => req.form(pairs),
+            Body::Json(v) => req.json(v),
+        };
+        async move {
             let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            match caller {
-                None => {
-                    assert_eq!(status, 401, "{endpoint} without signing in: {text}");
-                    assert!(text.contains("sign in"), "{endpoint}: {text}");
-                }
-                Some(_) => {
-                    assert!(!text.contains("carol's secret"), "{endpoint} as bob leaks carol's notification: {text}");
-                    if *endpoint == "notification" {
-                        assert_eq!(status, 404, "another user's notification does not exist for bob: {text}");
-                    }
-                }
-            }
+            (r.status().as_u16(), r.text().await.unwrap())
         }
+    };
+    for (endpoint, body) in &calls {
+        for caller in &nobody {
+            let (status, text) = send(endpoint, body, caller).await;
+            assert_eq!(status, 401, "{endpoint} without a signed-in user: {text}");
+            assert!(text.contains("sign in"), "{endpoint}: {text}");
+        }
+        let (status, text) = send(endpoint, body, &Caller::Bearer(&bob)).await;
+        assert!(!text.contains("carol's secret"), "{endpoint} as bob leaks carol's notification: {text}");
+        if *endpoint == "notification" {
+            assert_eq!(status, 404, "another user's notification does not exist for bob: {text}");
+        }
+    }
+    // The admin console's server functions: 401 for nobody, 403 for a user, served to an admin.
+    let alice = app.user_token("alice").await;
+    let admin_calls: Vec<(&str, Body)> = vec![
+        ("admin/overview", form(&[("status", ""), ("channel", "")])),
+        ("admin/announcements", form(&[])),
+        ("admin/announcements/preview", form(&[("body", "**x**")])),
+        ("admin/announcements/reach", form(&[("everyone", "true"), ("audience", ""), ("excluded", "")])),
+        ("admin/directory/search", form(&[("q", "car")])),
+        ("admin/tokens/revoke", form(&[("id", "no-such-token")])),
+        ("admin/deliveries/retry", form(&[("id", "")])),
+    ];
+    for (endpoint, body) in &admin_calls {
+        for caller in &nobody {
+            assert_eq!(send(endpoint, body, caller).await.0, 401, "{endpoint}");
+        }
+        let (status, text) = send(endpoint, body, &Caller::Bearer(&bob)).await;
+        assert_eq!(status, 403, "{endpoint} as a user: {text}");
+        let (status, text) = send(endpoint, body, &Caller::Bearer(&alice)).await;
+        assert!(status != 401 && status != 403, "{endpoint} as an admin: {status} {text}");
     }
     // Nothing of carol's changed: her notification is untouched and her token still works.
     let n = app.get(&format!("/api/notifications/notifications/{id}"), &carol).await;
