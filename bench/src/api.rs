@@ -49,6 +49,9 @@ pub struct Options {
     /// Requests per read scenario.
     #[arg(long, default_value_t = 5_000)]
     reads: usize,
+    /// Seconds at most per read scenario (a slow system answers fewer requests).
+    #[arg(long, default_value_t = 15)]
+    read_seconds: u64,
     /// Broadcast publishes per directory size.
     #[arg(long, default_value_t = 2_000)]
     broadcasts: usize,
@@ -122,10 +125,10 @@ async fn posts(
     .await
 }
 
-/// Runs `n` GETs of `url` with `token`.
-async fn gets(http: &reqwest::Client, url: String, token: &str, n: usize, c: usize) -> Stats {
+/// Runs `n` GETs of `url` with `token`, for at most `budget`.
+async fn gets(http: &reqwest::Client, url: String, token: &str, n: usize, c: usize, budget: Duration) -> Stats {
     let (http, token, url) = (http.clone(), token.to_string(), Arc::new(url));
-    load::run(n, c, move |_| {
+    load::run_for(n, Some(budget), c, move |_| {
         let req = http.get(url.as_str()).bearer_auth(&token);
         async move {
             match req.send().await {
@@ -270,14 +273,26 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         let ok = probe.status().is_success();
         let total = probe.json::<Value>().await.ok().and_then(|v| v["totalCount"].as_i64()).unwrap_or(-1);
         eprintln!("[{}] 3. inbox page, {name} (totalCount {total}): {} @ {}", s.name, o.reads, o.concurrency);
-        let stats = if ok { Some(gets(&http, target, &s.user_token, o.reads, o.concurrency).await) } else { None };
+        let budget = Duration::from_secs(o.read_seconds);
+        let stats =
+            if ok { Some(gets(&http, target, &s.user_token, o.reads, o.concurrency, budget).await) } else { None };
         rows.push((format!("3. inbox first page, {name}"), stats));
     }
 
     eprintln!("[{}] 4. status", s.name);
     rows.push((
         "4. unread status".into(),
-        Some(gets(&http, format!("{}/status", s.api), &s.user_token, o.reads, o.concurrency).await),
+        Some(
+            gets(
+                &http,
+                format!("{}/status", s.api),
+                &s.user_token,
+                o.reads,
+                o.concurrency,
+                Duration::from_secs(o.read_seconds),
+            )
+            .await,
+        ),
     ));
     let mut ids = Vec::new();
     let mut offset = 0;

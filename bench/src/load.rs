@@ -46,9 +46,20 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
+    run_for(n, None, concurrency, request).await
+}
+
+/// Like [`run`], but stops starting requests after `budget` (a slow system then answers
+/// fewer than `n`; its rate is still measured).
+pub async fn run_for<F, Fut>(n: usize, budget: Option<Duration>, concurrency: usize, request: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
     let request = Arc::new(request);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let deadline = budget.map(|b| started + b);
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (request, next) = (request.clone(), next.clone());
@@ -57,7 +68,7 @@ where
                 let mut errors = 0;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
+                    if i >= n || deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
                     let t0 = Instant::now();

@@ -145,6 +145,14 @@ fn publish_load(
     (tally, tasks)
 }
 
+/// The ids of every stored notification.
+async fn stored_ids(db: &herald_core::Db) -> HashSet<String> {
+    herald_core::with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT id FROM notifications").fetch_all(c).await)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
 /// Polls `/readyz` until it answers `want`, for at most `wait`; returns the last body.
 async fn ready_becomes(base: &str, want: u16, wait: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + wait;
@@ -231,13 +239,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes() {
     }
     assert!(tally.acknowledged.len() > 10, "publishing worked before and after ({})", tally.acknowledged.len());
     // Everything acknowledged is stored…
-    let stored: HashSet<String> =
-        herald_core::with_pool!(app.db.reader(), |c| sqlx::query_scalar("SELECT id FROM notifications")
-            .fetch_all(c)
-            .await)
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored = stored_ids(&app.db).await;
     let want: HashSet<String> = tally.acknowledged.iter().cloned().collect();
     assert!(want.is_subset(&stored), "{} acknowledged notifications were lost", want.difference(&stored).count());
     // …and reaches the client that stayed, and the one that comes back with its position.
@@ -348,13 +350,7 @@ async fn a_full_disk_refuses_writes_clearly_and_service_returns_with_space() {
         herald_core::with_pool!(app.db.reader(), |c| sqlx::query_scalar("PRAGMA integrity_check").fetch_one(c).await)
             .unwrap();
     assert_eq!(integrity, "ok");
-    let stored: HashSet<String> =
-        herald_core::with_pool!(app.db.reader(), |c| sqlx::query_scalar("SELECT id FROM notifications")
-            .fetch_all(c)
-            .await)
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored = stored_ids(&app.db).await;
     for id in &acknowledged {
         assert!(stored.contains(id), "acknowledged {id} was lost");
     }
