@@ -77,6 +77,9 @@ struct System {
 
 const SEVERITIES: [&str; 4] = ["critical", "high", "normal", "low"];
 const TOPICS: [&str; 5] = ["build", "deploy", "alert", "review", "misc"];
+/// Requests of the mark-read scenario, and ids per request (bench.js's N_UPDATE, UPDATE_BATCH).
+const UPDATES: usize = 200;
+const UPDATE_BATCH: usize = 20;
 
 /// bench.js's payload, so both clients send the same: every 10th title holds "foo".
 fn payload(recipient: &str, i: usize) -> Value {
@@ -296,7 +299,7 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
     ));
     let mut ids = Vec::new();
     let mut offset = 0;
-    while ids.len() < o.reads.min(2000) * 20 / 10 {
+    while ids.len() < UPDATES * UPDATE_BATCH {
         let page: Value = http
             .get(format!("{url}?read=false&limit=500&offset={offset}"))
             .bearer_auth(&s.user_token)
@@ -308,7 +311,7 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         ids.extend(list.iter().filter(|n| !n["user"].is_null()).filter_map(|n| n["id"].as_str().map(str::to_string)));
         offset += 500;
     }
-    let batches = ids.len() / 20;
+    let batches = ids.len() / UPDATE_BATCH;
     let ids = Arc::new(ids);
     eprintln!("[{}] 4. mark 20 read: {batches} @ {}", s.name, o.concurrency);
     let stats = posts(
