@@ -32,16 +32,21 @@ pub async fn body_deadline(State(state): State<AppState>, req: Request, next: Ne
     let expired = Arc::new(AtomicBool::new(false));
     let (parts, body) = req.into_parts();
     let flag = expired.clone();
-    let frames = body.into_data_stream().take_until(async move {
-        tokio::time::sleep_until(deadline).await;
-        flag.store(true, Ordering::Release);
+    // Each frame must come before the one deadline; when it passes, the body ends in an error.
+    let frames = futures::stream::unfold(Some(body.into_data_stream()), move |frames| {
+        let flag = flag.clone();
+        async move {
+            let mut frames = frames?;
+            match tokio::time::timeout_at(deadline, frames.next()).await {
+                Ok(frame) => frame.map(|f| (f, Some(frames))),
+                Err(_) => {
+                    flag.store(true, Ordering::Release);
+                    Some((Err(axum::Error::new(TooSlow)), None))
+                }
+            }
+        }
     });
-    let tail = futures::stream::once({
-        let expired = expired.clone();
-        async move { expired.load(Ordering::Acquire).then_some(Err(axum::Error::new(TooSlow))) }
-    })
-    .filter_map(std::future::ready);
-    let req = Request::from_parts(parts, Body::from_stream(frames.chain(tail)));
+    let req = Request::from_parts(parts, Body::from_stream(frames));
     let response = next.run(req).await;
     if expired.load(Ordering::Acquire) {
         let mut response = ApiError::new(
