@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use crate::helpers::{SseClient, TempDir, free_port, spawn_app_at, to};
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Runs a command, as the `postgres` user when we are root (PostgreSQL refuses to run as root).
@@ -340,6 +342,17 @@ async fn a_full_disk_refuses_writes_clearly_and_service_returns_with_space() {
     // Reading still works on a full disk.
     let inbox = app.get("/api/notifications/notifications?limit=5", &alice).await;
     assert_eq!(inbox.status, 200, "{:?}", inbox.body);
+    // The UI's server functions say the same as the API.
+    let setting = app
+        .client
+        .post(format!("{}/api/settings/email-mode", app.base))
+        .bearer_auth(&alice)
+        .form(&[("mode", "daily")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setting.status(), 503);
+    assert!(setting.text().await.unwrap().contains("out of disk space"));
 
     std::fs::remove_file(filler).unwrap();
     ready_becomes(&app.base, 200, Duration::from_secs(10)).await;
