@@ -463,20 +463,11 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     assert!(add.wait().unwrap().success());
 
     let log = std::fs::File::create(dir.0.join("herald.log")).unwrap();
-    let mut server = herald_command(&dir.0, &["serve"])
-        .env("RUST_LOG", "trace")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut command = herald_command(&dir.0, &["serve"]);
+    command.env("RUST_LOG", "trace").stdout(log.try_clone().unwrap()).stderr(log);
+    let mut server = crate::helpers::spawn_listening(command, port).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let published = client
         .post(format!("{base}/api/notifications/notifications"))
         .bearer_auth(&service)

@@ -388,11 +388,14 @@ pub fn herald_command(dir: &std::path::Path, args: &[&str]) -> std::process::Com
 
 /// Starts `herald serve` in `dir` and waits until it listens on `port`.
 pub async fn serve_binary(dir: &std::path::Path, port: u16) -> std::process::Child {
-    let child = herald_command(dir, &["serve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut command = herald_command(dir, &["serve"]);
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    spawn_listening(command, port).await
+}
+
+/// Spawns `command` (a `herald serve`) and waits until it listens on `port`.
+pub async fn spawn_listening(mut command: std::process::Command, port: u16) -> std::process::Child {
+    let child = command.spawn().unwrap();
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return child;
