@@ -14,6 +14,9 @@ use crate::settings::{SettingsPolicy, users_enabled};
 use crate::time::{from_ms, now_ms};
 use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 
+mod counts;
+pub use counts::fold as fold_counts;
+
 /// Limits on payload fields, in bytes.
 pub mod limits {
     /// Title, topic, scope, icon and origin.
@@ -548,6 +551,24 @@ macro_rules! bind_all {
 /// One page of a user's notifications, with how many match in all.
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
+    let (page, binds) = page_sql(user, q)?;
+    let (count, count_binds) = count_sql(user, &q.filter);
+    let (rows, total) = with_pool!(db.reader(), |c| {
+        let rows = bind_all!(sqlx::query_as::<_, Row>(&page), &binds).fetch_all(c).await?;
+        let total: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&count), &count_binds).fetch_one(c).await?;
+        Ok::<_, sqlx::Error>((rows, total))
+    })?;
+    Ok((rows.into_iter().map(Row::into_notification).collect(), total))
+}
+
+/// One page of a user's notifications, without counting them.
+async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
+    let (page, binds) = page_sql(user, q)?;
+    let rows = with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, Row>(&page), &binds).fetch_all(c).await)?;
+    Ok(rows.into_iter().map(Row::into_notification).collect())
+}
+
+fn page_sql(user: &EntityRef, q: &ListQuery) -> Result<(String, Vec<Bind>)> {
     if q.limit < 0 || q.offset < 0 {
         return Err(Error::Invalid("offset and limit must not be negative".into()));
     }
@@ -561,23 +582,29 @@ pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notif
     let off = sql.bind(Bind::Int(q.offset));
     // Each half is sorted and cut to offset+limit on its own index, then the two short lists
     // are merged: far cheaper than sorting a large inbox as a whole.
-    let page = format!(
+    let text = format!(
         "SELECT * FROM (
              SELECT * FROM ({personal} ORDER BY {order} LIMIT {window}) AS p
              UNION ALL
              SELECT * FROM ({broadcast} ORDER BY {order} LIMIT {window}) AS b
          ) AS u ORDER BY {order} LIMIT {lim} OFFSET {off}"
     );
-    let mut count_sql = Sql::default();
-    count_sql.binds.push(Bind::Text(user.as_str().to_string()));
-    let (cp, cb) = halves(&mut count_sql, &q.filter);
-    let count = format!("SELECT (SELECT COUNT(*) FROM ({cp}) AS p) + (SELECT COUNT(*) FROM ({cb}) AS b)");
-    let (rows, total) = with_pool!(db.reader(), |c| {
-        let rows = bind_all!(sqlx::query_as::<_, Row>(&page), &sql.binds).fetch_all(c).await?;
-        let total: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&count), &count_sql.binds).fetch_one(c).await?;
-        Ok::<_, sqlx::Error>((rows, total))
-    })?;
-    Ok((rows.into_iter().map(Row::into_notification).collect(), total))
+    Ok((text, sql.binds))
+}
+
+/// A query for how many of a user's notifications match `f`: the personal ones from the
+/// tallies when they can answer (see [`counts`]), else by counting rows; broadcasts by
+/// counting rows.
+fn count_sql(user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
+    let mut sql = Sql::default();
+    sql.binds.push(Bind::Text(user.as_str().to_string()));
+    let (personal, broadcast) = halves(&mut sql, f);
+    let personal = if counts::covers(f) {
+        counts::personal(&mut sql, f)
+    } else {
+        format!("(SELECT COUNT(*) FROM ({personal}) AS p)")
+    };
+    (format!("SELECT {personal} + (SELECT COUNT(*) FROM ({broadcast}) AS b)"), sql.binds)
 }
 
 /// One notification, if `user` may see it.
@@ -592,23 +619,16 @@ pub async fn get(db: &Db, user: &EntityRef, id: &str) -> Result<Notification> {
         limit: 1,
         ..ListQuery::default()
     };
-    list(db, user, &q).await?.0.pop().ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
+    page(db, user, &q).await?.pop().ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
 }
 
 /// How many of a user's notifications (not archived) are unread and read.
 pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
-    let count = |read: bool| {
-        let mut sql = Sql::default();
-        sql.binds.push(Bind::Text(user.as_str().to_string()));
-        let (p, b) = halves(&mut sql, &Filter { read: Some(read), ..Filter::default() });
-        (format!("SELECT (SELECT COUNT(*) FROM ({p}) AS p) + (SELECT COUNT(*) FROM ({b}) AS b)"), sql)
-    };
-    let (unread_sql, unread_binds) = count(false);
-    let (read_sql, read_binds) = count(true);
+    let (unread_sql, unread_binds) = count_sql(user, &Filter { read: Some(false), ..Filter::default() });
+    let (read_sql, read_binds) = count_sql(user, &Filter { read: Some(true), ..Filter::default() });
     let (unread, read) = with_pool!(db.reader(), |c| {
-        let unread: i64 =
-            bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds.binds).fetch_one(c).await?;
-        let read: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&read_sql), &read_binds.binds).fetch_one(c).await?;
+        let unread: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds).fetch_one(c).await?;
+        let read: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&read_sql), &read_binds).fetch_one(c).await?;
         Ok::<_, sqlx::Error>((unread, read))
     })?;
     Ok(NotificationStatus { unread, read })
@@ -619,7 +639,12 @@ pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<St
     let mut sql = Sql::default();
     sql.binds.push(Bind::Text(user.as_str().to_string()));
     let (p, b) = halves(&mut sql, filter);
-    let text = format!("SELECT DISTINCT topic FROM ({p} UNION ALL {b}) AS u WHERE topic IS NOT NULL ORDER BY topic");
+    let personal =
+        if counts::covers(filter) { counts::topics(&mut sql, filter) } else { format!("SELECT topic FROM ({p}) AS p") };
+    let text = format!(
+        "SELECT DISTINCT topic FROM ({personal} UNION ALL SELECT topic FROM ({b}) AS b) AS u
+         WHERE topic IS NOT NULL AND topic <> '' ORDER BY topic"
+    );
     Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&text), &sql.binds).fetch_all(c).await)?)
 }
 
@@ -645,7 +670,7 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
         limit: limits::PAGE,
         ..ListQuery::default()
     };
-    let (visible, _) = list(db, user, &visible_query(ids)).await?;
+    let visible = page(db, user, &visible_query(ids)).await?;
     if visible.is_empty() {
         return Ok(visible);
     }
@@ -672,7 +697,7 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     });
     log_event(&mut tx, Some(user), "update", &event.to_string(), now).await?;
     tx.commit().await?;
-    Ok(list(db, user, &visible_query(&ids)).await?.0)
+    page(db, user, &visible_query(&ids)).await
 }
 
 /// Sets one state column of one notification for `user`. With `keep_first`, a state already
@@ -722,11 +747,11 @@ pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result
             limit: limits::IDS as i64,
             ..ListQuery::default()
         };
-        let (page, _) = list(db, user, &q).await?;
-        if page.is_empty() {
+        let unread = page(db, user, &q).await?;
+        if unread.is_empty() {
             return Ok(marked);
         }
-        let ids: Vec<String> = page.iter().map(|n| n.id.clone()).collect();
+        let ids: Vec<String> = unread.iter().map(|n| n.id.clone()).collect();
         marked += ids.len();
         update(db, user, &ids, StateChange { read: Some(true), ..StateChange::default() }).await?;
     }

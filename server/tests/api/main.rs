@@ -7,6 +7,7 @@ mod announcements;
 mod auth;
 mod cli;
 mod compat;
+mod counts;
 mod delivery;
 mod directory;
 mod faults;

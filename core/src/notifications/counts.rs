@@ -1,0 +1,154 @@
+//! The inbox's counts from the per-user tallies in `inbox_counts` (migration 0006) instead of
+//! a scan over every notification of the user.
+//!
+//! Triggers keep the tallies exact, per user and per bucket: read, saved, archived, snoozed
+//! (set or not), severity and topic. A count whose filter only names those dimensions is a
+//! sum over a few dozen rows, however large the inbox. Two things the tallies cannot know are
+//! handled here: a snooze that is due but not yet woken by the timer still counts as snoozed
+//! in its bucket, so those few rows are counted from the notifications themselves (through
+//! `notifications_user_snoozed`); and on PostgreSQL, changes wait in `inbox_count_deltas`
+//! until [`fold`] moves them, so readers add both tables.
+//!
+//! Broadcasts are not tallied: they are few, and each user's state of them lives in
+//! `broadcast_status`; their half of a count stays a query.
+
+use super::{Archived, Bind, Filter, Snoozed, Sql};
+use crate::Result;
+use crate::db::{Backend, Db};
+use crate::time::now_ms;
+
+/// Whether the personal half of a count under `f` can come from the tallies. Search, dates
+/// and ids are not dimensions of the tallies; snoozed views are counted from the snoozed
+/// rows' own index.
+pub(super) fn covers(f: &Filter) -> bool {
+    f.search.is_none() && f.created_after.is_none() && f.ids.is_none() && f.snoozed != Snoozed::Only
+}
+
+/// The tallies of the user bound as `$1`, pending changes included.
+const TALLIES: &str = "(SELECT read, saved, archived, snoozed, severity, topic, n FROM inbox_counts WHERE user_ref = $1
+     UNION ALL
+     SELECT read, saved, archived, snoozed, severity, topic, n FROM inbox_count_deltas WHERE user_ref = $1) AS c";
+
+/// Conditions of `f` on the tallies' columns (prefix `c.`) or a notification's (prefix
+/// `n.`), snoozing aside.
+fn conditions(sql: &mut Sql, f: &Filter, tallies: bool) -> Vec<String> {
+    let flag = |column: &str, set: bool| {
+        if tallies {
+            format!("c.{column} = {}", i32::from(set))
+        } else {
+            format!("n.{column} {}", if set { "IS NOT NULL" } else { "IS NULL" })
+        }
+    };
+    let mut c = Vec::new();
+    if let Some(r) = f.read {
+        c.push(flag("read", r));
+    }
+    if let Some(s) = f.saved {
+        c.push(flag("saved", s));
+    }
+    match f.archived {
+        Archived::Exclude => c.push(flag("archived", false)),
+        Archived::Only => c.push(flag("archived", true)),
+        Archived::Any => {}
+    }
+    let p = if tallies { "c" } else { "n" };
+    if let Some(s) = f.minimum_severity {
+        c.push(format!("{p}.severity >= {}", sql.bind(Bind::Small(s.rank()))));
+    }
+    if let Some(t) = &f.topic {
+        c.push(format!("{p}.topic = {}", sql.bind(Bind::Text(t.clone()))));
+    }
+    c
+}
+
+fn and(conds: &[String]) -> String {
+    if conds.is_empty() { "1 = 1".into() } else { conds.join(" AND ") }
+}
+
+/// The due snoozes of the user `$1` matching `f`: still tallied as snoozed, already back in
+/// the inbox.
+fn due(sql: &mut Sql, f: &Filter) -> String {
+    let conds = conditions(sql, f, false);
+    let now = sql.bind(Bind::Int(now_ms()));
+    format!(
+        "SELECT n.topic AS topic FROM notifications n
+         WHERE n.user_ref = $1 AND n.snoozed_until IS NOT NULL AND n.snoozed_until <= {now} AND {}",
+        and(&conds)
+    )
+}
+
+/// A scalar SQL expression: how many of the user `$1`'s own notifications match `f`, which
+/// [`covers`] must accept.
+pub(super) fn personal(sql: &mut Sql, f: &Filter) -> String {
+    debug_assert!(covers(f));
+    let mut conds = conditions(sql, f, true);
+    let tallied = |conds: &[String]| {
+        format!("(SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM {TALLIES} WHERE {})", and(conds))
+    };
+    match f.snoozed {
+        Snoozed::Any => tallied(&conds),
+        _ => {
+            conds.push("c.snoozed = 0".into());
+            let due = due(sql, f);
+            format!("({} + (SELECT COUNT(*) FROM ({due}) AS d))", tallied(&conds))
+        }
+    }
+}
+
+/// A query for the distinct topics ('' for none) of the user `$1`'s own notifications
+/// matching `f`, which [`covers`] must accept.
+pub(super) fn topics(sql: &mut Sql, f: &Filter) -> String {
+    debug_assert!(covers(f));
+    let mut conds = conditions(sql, f, true);
+    if f.snoozed == Snoozed::Any {
+        return format!(
+            "SELECT c.topic AS topic FROM {TALLIES} WHERE {} GROUP BY c.topic HAVING SUM(c.n) > 0",
+            and(&conds)
+        );
+    }
+    conds.push("c.snoozed = 0".into());
+    let due = due(sql, f);
+    format!(
+        "SELECT c.topic AS topic FROM {TALLIES} WHERE {} GROUP BY c.topic HAVING SUM(c.n) > 0
+         UNION SELECT COALESCE(d.topic, '') FROM ({due}) AS d",
+        and(&conds)
+    )
+}
+
+/// Folds the pending changes of PostgreSQL's tallies into `inbox_counts`; returns how many
+/// it moved. SQLite's triggers update the tallies in place, so there it has nothing to do.
+///
+/// One instance folds at a time (an advisory lock; the others skip their turn), so two folds
+/// never upsert the same rows in different orders. Rows appended while it runs are not in
+/// its snapshot and wait for the next fold; readers see each row in exactly one table.
+pub async fn fold(db: &Db) -> Result<u64> {
+    if db.backend() != Backend::Postgres {
+        return Ok(0);
+    }
+    /// An arbitrary, fixed advisory-lock key ("FOLD").
+    const FOLD_LOCK: i64 = 0x464f_4c44;
+    let mut tx = db.begin().await?;
+    let moved = crate::with_tx!(tx, |c| {
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(FOLD_LOCK).fetch_one(&mut *c).await?;
+        if !locked {
+            return Ok(0);
+        }
+        sqlx::query(
+            "WITH moved AS (
+                 DELETE FROM inbox_count_deltas
+                 RETURNING user_ref, read, saved, archived, snoozed, severity, topic, n
+             )
+             INSERT INTO inbox_counts (user_ref, read, saved, archived, snoozed, severity, topic, n)
+             SELECT user_ref, read, saved, archived, snoozed, severity, topic, CAST(SUM(n) AS BIGINT)
+             FROM moved GROUP BY user_ref, read, saved, archived, snoozed, severity, topic
+             ON CONFLICT (user_ref, read, saved, archived, snoozed, severity, topic)
+             DO UPDATE SET n = inbox_counts.n + EXCLUDED.n",
+        )
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok(moved)
+}

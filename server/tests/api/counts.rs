@@ -1,0 +1,153 @@
+//! The inbox counts kept per user (`core::notifications::counts`) agree with counting the
+//! rows, through every kind of write: publishing, scope replacement, state changes, snoozes
+//! that fall due and wake, retention, and (PostgreSQL) before and after folding.
+
+use herald_core::notifications::{
+    self, Archived, Filter, ListQuery, PublishRequest, Snoozed, StateChange, fold_counts,
+};
+use herald_model::{EntityRef, Severity};
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::TestApp;
+
+/// A small deterministic generator: the test must fail the same way every time.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+async fn publish(app: &TestApp, to: Option<&str>, payload: serde_json::Value) {
+    let recipients = match to {
+        Some(user) => json!({"type": "entity", "entityRef": user}),
+        None => json!({"type": "broadcast"}),
+    };
+    let req: PublishRequest = serde_json::from_value(json!({"recipients": recipients, "payload": payload})).unwrap();
+    notifications::publish(&app.db, &app.publish, "external:counts", &req).await.unwrap();
+}
+
+fn payload(rng: &mut Lcg, i: usize) -> serde_json::Value {
+    let severity = ["low", "normal", "high", "critical"][rng.next(4) as usize];
+    let mut p = json!({"title": format!("n{i}"), "severity": severity});
+    if let Some(topic) = [None, Some("a"), Some("b"), Some("c")][rng.next(4) as usize] {
+        p["topic"] = json!(topic);
+    }
+    // Some replace an earlier one with the same scope, changing its severity and topic.
+    if rng.next(3) == 0 {
+        p["scope"] = json!(format!("s{}", rng.next(5)));
+    }
+    p
+}
+
+/// Every combination of the dimensions the counts keep.
+fn filters() -> Vec<Filter> {
+    let mut all = Vec::new();
+    for read in [None, Some(false), Some(true)] {
+        for saved in [None, Some(true)] {
+            for archived in [Archived::Exclude, Archived::Only, Archived::Any] {
+                for snoozed in [Snoozed::Hide, Snoozed::Any] {
+                    for minimum_severity in [None, Some(Severity::High)] {
+                        for topic in [None, Some("a".to_string())] {
+                            all.push(Filter {
+                                read,
+                                saved,
+                                archived,
+                                snoozed,
+                                minimum_severity,
+                                topic: topic.clone(),
+                                ..Filter::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    all
+}
+
+/// Compares, for `user`, every filter's count from the tallies with a count of the rows
+/// (a `created_after` of 0 matches everything and makes `list` count rows).
+async fn assert_consistent(app: &TestApp, user: &EntityRef, when: &str) {
+    for filter in filters() {
+        let q = ListQuery { filter: filter.clone(), limit: 0, ..ListQuery::default() };
+        let scanned = ListQuery { filter: Filter { created_after: Some(0), ..filter.clone() }, ..q.clone() };
+        let (_, tallied) = notifications::list(&app.db, user, &q).await.unwrap();
+        let (_, counted) = notifications::list(&app.db, user, &scanned).await.unwrap();
+        assert_eq!(tallied, counted, "{when}: {user} under {filter:?}");
+        let topics = notifications::topics(&app.db, user, &filter).await.unwrap();
+        let scanned_topics = notifications::topics(&app.db, user, &scanned.filter).await.unwrap();
+        assert_eq!(topics, scanned_topics, "{when}: {user}'s topics under {filter:?}");
+    }
+    let status = notifications::status(&app.db, user).await.unwrap();
+    let count = |read| async move {
+        let filter = Filter { read: Some(read), created_after: Some(0), ..Filter::default() };
+        notifications::list(&app.db, user, &ListQuery { filter, limit: 0, ..ListQuery::default() }).await.unwrap().1
+    };
+    assert_eq!((status.unread, status.read), (count(false).await, count(true).await), "{when}: {user}'s status");
+}
+
+async fn ids(app: &TestApp, user: &EntityRef) -> Vec<String> {
+    let filter = Filter { archived: Archived::Any, snoozed: Snoozed::Any, ..Filter::default() };
+    let q = ListQuery { filter, limit: 1000, ..ListQuery::default() };
+    notifications::list(&app.db, user, &q).await.unwrap().0.into_iter().map(|n| n.id).collect()
+}
+
+async fn check(app: &TestApp, users: &[EntityRef], when: &str) {
+    for user in users {
+        assert_consistent(app, user, when).await;
+    }
+    if fold_counts(&app.db).await.unwrap() > 0 || when.contains("fold") {
+        for user in users {
+            assert_consistent(app, user, &format!("{when}, folded")).await;
+        }
+    }
+}
+
+both!(counts_agree_with_the_rows_through_every_write, |app| async {
+    let users: Vec<EntityRef> = ["user:default/alice", "user:default/bob"].iter().map(|u| u.parse().unwrap()).collect();
+    let mut rng = Lcg(7);
+    for i in 0..80 {
+        let to = if i % 9 == 0 { None } else { Some(users[rng.next(2) as usize].as_str()) };
+        publish(&app, to, payload(&mut rng, i)).await;
+    }
+    check(&app, &users, "after publishing").await;
+
+    for round in 0..6 {
+        for user in &users {
+            let all = ids(&app, user).await;
+            let chosen: Vec<String> = all.iter().filter(|_| rng.next(3) == 0).cloned().collect();
+            let flip = |on: u64| Some(on == 0);
+            let change = match rng.next(4) {
+                0 => StateChange { read: flip(rng.next(2)), ..StateChange::default() },
+                1 => StateChange { saved: flip(rng.next(2)), read: flip(rng.next(2)), ..StateChange::default() },
+                2 => StateChange { archived: flip(rng.next(2)), ..StateChange::default() },
+                _ => StateChange {
+                    snoozed_until: Some(Some(herald_core::time::now_ms() + 3_600_000)),
+                    ..StateChange::default()
+                },
+            };
+            notifications::update(&app.db, user, &chosen, change).await.unwrap();
+        }
+        publish(&app, Some(users[0].as_str()), payload(&mut rng, 100 + round)).await;
+        check(&app, &users, &format!("after round {round} of state changes")).await;
+    }
+
+    // Snoozes fall due: back in the inbox before the timer wakes them, and after.
+    let due = "UPDATE notifications SET snoozed_until = 1 WHERE snoozed_until IS NOT NULL AND severity >= 3";
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(due).execute(c).await.map(|r| r.rows_affected())).unwrap();
+    check(&app, &users, "with due snoozes").await;
+    notifications::wake_snoozed(&app.db).await.unwrap();
+    check(&app, &users, "after waking").await;
+
+    // Retention removes old notifications.
+    let age = "UPDATE notifications SET created = 1 WHERE severity = 1 OR topic = 'b'";
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(age).execute(c).await.map(|r| r.rows_affected())).unwrap();
+    let cleaned = herald_core::maintenance::clean_up(&app.db, 1, 3_600_000).await.unwrap();
+    assert!(cleaned.notifications > 0, "retention had something to remove");
+    check(&app, &users, "after retention, before a fold").await;
+});
