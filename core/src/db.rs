@@ -17,6 +17,7 @@ use std::sync::Arc;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use tokio::sync::Notify;
 
+use crate::group_commit::Committer;
 use crate::{Error, Result};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -36,6 +37,8 @@ pub struct Db {
     /// Signalled after a transaction that wrote to the event log commits, so the live-stream
     /// bus reads the new events at once.
     events_written: Arc<Notify>,
+    /// Where grouped writes queue (see [`crate::group_commit`]).
+    committer: Committer,
 }
 
 #[derive(Clone, Debug)]
@@ -249,7 +252,17 @@ impl Db {
     }
 
     fn new(pools: Pools) -> Db {
-        Db { pools, events_written: Arc::new(Notify::new()) }
+        Db { pools, events_written: Arc::new(Notify::new()), committer: Committer::default() }
+    }
+
+    pub(crate) fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    /// This database without its group-commit queue: what the queue's own task holds, so
+    /// that the task does not keep the queue open.
+    pub(crate) fn without_committer(&self) -> Db {
+        Db { pools: self.pools.clone(), events_written: self.events_written.clone(), committer: Committer::default() }
     }
 
     /// The PostgreSQL pool, when this is PostgreSQL (for `LISTEN`).

@@ -28,6 +28,10 @@ pub enum Error {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database cannot serve requests now (a failure another request met first, e.g. a
+    /// group commit that failed for the whole batch).
+    #[error("{}", .0.message())]
+    Unavailable(Unavailable),
     /// A migration failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -65,7 +69,11 @@ impl Unavailable {
 impl Error {
     /// Whether (and why) the database is unavailable, rather than the query being wrong.
     pub fn unavailable(&self) -> Option<Unavailable> {
-        let Error::Database(e) = self else { return None };
+        let e = match self {
+            Error::Database(e) => e,
+            Error::Unavailable(u) => return Some(*u),
+            _ => return None,
+        };
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
                 Some(Unavailable::Unreachable)
@@ -102,6 +110,16 @@ impl Error {
     /// Whether the database is unavailable (see [`Error::unavailable`]).
     pub fn is_unavailable(&self) -> bool {
         self.unavailable().is_some()
+    }
+
+    /// The same failure as it concerns another request that shared it (the requests of a
+    /// group commit whose commit failed): the same kind of unavailability, or an internal
+    /// error carrying this one's description.
+    pub(crate) fn for_another(&self) -> Error {
+        match self.unavailable() {
+            Some(why) => Error::Unavailable(why),
+            None => Error::Internal(self.to_string()),
+        }
     }
 }
 

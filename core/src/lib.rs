@@ -10,6 +10,7 @@ pub mod demo;
 pub mod directory;
 mod error;
 pub mod events;
+mod group_commit;
 mod hub;
 pub mod idempotency;
 pub mod maintenance;

@@ -4,6 +4,8 @@
 //! each user's read/saved/archived state in `broadcast_status`. Every change is written
 //! together with its entry in the event log, in one transaction.
 
+use std::sync::Arc;
+
 use herald_model::{
     EntityRef, Notification, NotificationPayload, NotificationStatus, Recipients, Severity, WEB_CHANNEL,
 };
@@ -140,14 +142,10 @@ fn parse_refs(field: &str, values: &[String]) -> Result<Vec<EntityRef>> {
 pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishRequest) -> Result<Vec<Notification>> {
     let payload = validate_payload(&req.payload, &ctx.base_url)?;
     let now = now_ms();
-    match &req.recipients {
+    let write = match &req.recipients {
         Recipients::Broadcast => {
             let plan = routing::plan(db, &ctx.routing, &ctx.policy, origin, &payload, &[], &[], None, now).await?;
-            let mut tx = db.begin().await?;
-            let n = store_one(&mut tx, None, origin, &payload, now).await?;
-            outbox::enqueue(&mut tx, &plan.deliveries_for(&n, true), now).await?;
-            tx.commit().await?;
-            Ok(vec![n])
+            Write { users: vec![None], origin: origin.to_string(), payload, plan, now }
         }
         Recipients::Entity { entity_ref, exclude_entity_ref } => {
             let include = parse_refs("entityRef", &entity_ref.to_vec())?;
@@ -161,23 +159,44 @@ pub async fn publish(db: &Db, ctx: &PublishContext, origin: &str, req: &PublishR
             }
             let users = directory::resolve_recipients(db, &include, &exclude).await?;
             let users = users_enabled(db, &ctx.policy, &users, WEB_CHANNEL, origin, payload.topic.as_deref()).await?;
-            let mut stored = Vec::with_capacity(users.len());
             if users.is_empty() {
-                return Ok(stored);
+                return Ok(vec![]);
             }
             let plan =
                 routing::plan(db, &ctx.routing, &ctx.policy, origin, &payload, &include, &exclude, Some(&users), now)
                     .await?;
-            let mut tx = db.begin().await?;
-            for (i, user) in users.iter().enumerate() {
-                let n = store_one(&mut tx, Some(user), origin, &payload, now).await?;
-                // Deliveries are written with the notification: both or neither.
-                outbox::enqueue(&mut tx, &plan.deliveries_for(&n, i == 0), now).await?;
-                stored.push(n);
-            }
-            tx.commit().await?;
-            Ok(stored)
+            Write { users: users.into_iter().map(Some).collect(), origin: origin.to_string(), payload, plan, now }
         }
+    };
+    // Everything above only reads; the writing joins whatever other publishes are waiting.
+    let write = Arc::new(write);
+    db.write_grouped(move |tx| {
+        let write = write.clone();
+        Box::pin(async move { write.store(tx).await })
+    })
+    .await
+}
+
+/// What one publish request writes, once its recipients and deliveries are known.
+struct Write {
+    /// The recipients; `None` for a broadcast.
+    users: Vec<Option<EntityRef>>,
+    origin: String,
+    payload: NotificationPayload,
+    plan: routing::Plan,
+    now: i64,
+}
+
+impl Write {
+    async fn store(&self, tx: &mut Tx) -> Result<Vec<Notification>> {
+        let mut stored = Vec::with_capacity(self.users.len());
+        for (i, user) in self.users.iter().enumerate() {
+            let n = store_one(tx, user.as_ref(), &self.origin, &self.payload, self.now).await?;
+            // Deliveries are written with the notification: both or neither.
+            outbox::enqueue(tx, &self.plan.deliveries_for(&n, i == 0), self.now).await?;
+            stored.push(n);
+        }
+        Ok(stored)
     }
 }
 
