@@ -299,7 +299,7 @@ async fn end(db: &Db, id: &str, from: &[&str], to: &str, why: &str) -> Result<bo
     let now = now_ms();
     let states = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
     let claim = format!("UPDATE announcements SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({states})");
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_inbox().await?;
     let claimed = with_tx!(&mut tx, |c| sqlx::query(&claim)
         .bind(to)
         .bind(now)

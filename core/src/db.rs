@@ -68,6 +68,8 @@ pub struct Tx {
     events_written: Arc<Notify>,
     /// Whether this transaction appended to the event log.
     pub(crate) logged_event: bool,
+    /// Whether this transaction holds the event-log lock (PostgreSQL).
+    pub(crate) log_locked: bool,
 }
 
 /// The engine-specific part of a [`Tx`].
@@ -209,7 +211,18 @@ impl Db {
             Pools::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner, events_written: self.events_written.clone(), logged_event: false })
+        Ok(Tx { inner, events_written: self.events_written.clone(), logged_event: false, log_locked: false })
+    }
+
+    /// Starts a write transaction that changes notifications or their state. On PostgreSQL it
+    /// first takes the event-log lock ([`crate::events`]), which such a transaction takes
+    /// before committing anyway: taken before any row is touched, it makes these transactions
+    /// run one after another, so the triggers that keep each user's `inbox_counts` never wait
+    /// on each other and cannot deadlock.
+    pub async fn begin_inbox(&self) -> Result<Tx> {
+        let mut tx = self.begin().await?;
+        crate::events::lock(&mut tx).await?;
+        Ok(tx)
     }
 
     /// Checks that the database answers a trivial query.

@@ -45,9 +45,9 @@ pub(crate) async fn log_event(
     payload: &str,
     now: i64,
 ) -> Result<()> {
+    lock(tx).await?;
     if let TxInner::Postgres(t) = &mut tx.inner {
         if !tx.logged_event {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;
             // Delivered to every listening instance when (and only if) the transaction commits.
             sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **t).await?;
         }
@@ -61,6 +61,18 @@ pub(crate) async fn log_event(
         .await
         .map(|r| r.rows_affected()))?;
     tx.logged_event = true;
+    Ok(())
+}
+
+/// Takes the event-log lock for the rest of `tx` on PostgreSQL (SQLite's one writer already
+/// serialises writers). Held until the transaction ends; taking it again is free.
+pub(crate) async fn lock(tx: &mut Tx) -> Result<()> {
+    if let TxInner::Postgres(t) = &mut tx.inner {
+        if !tx.log_locked {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;
+            tx.log_locked = true;
+        }
+    }
     Ok(())
 }
 

@@ -19,8 +19,10 @@
 //! always knowable, so every request of the batch is told it failed.
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
@@ -88,9 +90,9 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
     }
     let mut outputs = Vec::with_capacity(jobs.len());
     let attempt = async {
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin_inbox().await?;
         for job in &jobs {
-            outputs.push((job.work)(&mut tx).await?);
+            outputs.push(run_work(&job.work, &mut tx).await?);
         }
         Ok::<_, Error>(tx)
     }
@@ -118,9 +120,17 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
     }
 }
 
+/// Runs one work; a panic in it fails that work, not the task every publish depends on.
+async fn run_work(work: &Work, tx: &mut Tx) -> Result<Output> {
+    match AssertUnwindSafe(work(tx)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Error::Internal("a database write panicked".into())),
+    }
+}
+
 async fn alone(db: &Db, work: &Work) -> Result<Output> {
-    let mut tx = db.begin().await?;
-    let output = work(&mut tx).await?;
+    let mut tx = db.begin_inbox().await?;
+    let output = run_work(work, &mut tx).await?;
     tx.commit().await?;
     Ok(output)
 }
@@ -143,7 +153,8 @@ mod tests {
         (db, dir)
     }
 
-    /// Inserts `v`, then fails when `v` is negative: the insert must not survive.
+    /// Inserts `v`, then fails when `v` is negative, or panics when it is 13: the insert must
+    /// not survive either.
     async fn insert(db: &Db, v: i64) -> Result<i64> {
         db.write_grouped(move |tx| {
             Box::pin(async move {
@@ -152,6 +163,7 @@ mod tests {
                     .execute(c)
                     .await
                     .map(|r| r.rows_affected()))?;
+                assert_ne!(v, 13, "unlucky");
                 if v < 0 { Err(Error::Invalid(format!("{v} is negative"))) } else { Ok(v) }
             })
         })
@@ -159,7 +171,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_write_in_a_batch_fails_alone() {
+    async fn a_failing_or_panicking_write_in_a_batch_fails_alone() {
         let (db, dir) = database().await;
         // Hold SQLite's one writer so that the writes below queue up and go as batches.
         let held = db.begin().await.unwrap();
@@ -176,14 +188,17 @@ mod tests {
         for w in writes {
             let (v, outcome) = w.await.unwrap();
             match outcome {
-                Ok(got) => assert!(v >= 0 && got == v, "{v} answered {got}"),
+                Ok(got) => assert!(v >= 0 && v != 13 && got == v, "{v} answered {got}"),
+                Err(Error::Internal(_)) if v == 13 => {}
                 Err(e) => assert!(v < 0 && matches!(e, Error::Invalid(_)), "{v}: {e}"),
             }
         }
+        assert_eq!(insert(&db, 20).await.unwrap(), 20, "the writer outlives a panic");
         let stored: Vec<i64> =
             crate::with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT v FROM t ORDER BY v").fetch_all(c).await)
                 .unwrap();
-        assert_eq!(stored, (0..20).collect::<Vec<_>>(), "every good write once, no failed one");
+        let expected: Vec<i64> = (0..=20).filter(|v| *v != 13).collect();
+        assert_eq!(stored, expected, "every good write once, no failed one");
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -17,7 +17,6 @@ use crate::time::{from_ms, now_ms};
 use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 
 mod counts;
-pub use counts::fold as fold_counts;
 
 /// Limits on payload fields, in bytes.
 pub mod limits {
@@ -440,7 +439,10 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
         conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
     }
     if let Some(s) = f.minimum_severity {
-        conds.push(format!("n.severity >= {}", sql.bind(Bind::Small(s.rank()))));
+        // `+ 0` keeps planners off the severity index for this condition: through it they
+        // would read every row at or above the severity and sort them all, where walking the
+        // inbox in its order and skipping the lower ones stops after a page.
+        conds.push(format!("n.severity + 0 >= {}", sql.bind(Bind::Small(s.rank()))));
     }
     if let Some(t) = &f.topic {
         conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
@@ -628,17 +630,37 @@ fn count_sql(user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
 
 /// One notification, if `user` may see it.
 pub async fn get(db: &Db, user: &EntityRef, id: &str) -> Result<Notification> {
-    let q = ListQuery {
-        filter: Filter {
-            ids: Some(vec![id.to_string()]),
-            archived: Archived::Any,
-            snoozed: Snoozed::Any,
-            ..Filter::default()
-        },
-        limit: 1,
-        ..ListQuery::default()
-    };
-    page(db, user, &q).await?.pop().ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
+    by_ids(db, user, &[id.to_string()])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("no notification with id '{id}'")))
+}
+
+/// Those of `ids` that `user` can see, in whatever state, newest first.
+async fn by_ids(db: &Db, user: &EntityRef, ids: &[String]) -> Result<Vec<Notification>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut sql = Sql::default();
+    sql.binds.push(Bind::Text(user.as_str().to_string()));
+    let list: Vec<String> = ids.iter().map(|id| sql.bind(Bind::Text(id.clone()))).collect();
+    let state = |column: &str| format!("CASE WHEN n.user_ref IS NULL THEN s.{column} ELSE n.{column} END AS {column}");
+    // Found by id and then checked for ownership: the ids are few and the user's rows may be
+    // many, and the condition on `user_ref` (an OR) gives a planner no reason to walk them.
+    let text = format!(
+        "SELECT {COLUMNS}, {}, {}, {}, {}
+         FROM notifications n LEFT JOIN broadcast_status s ON s.notification_id = n.id AND s.user_ref = $1
+         WHERE n.id IN ({}) AND (n.user_ref = $1 OR n.user_ref IS NULL)",
+        state("read"),
+        state("saved"),
+        state("archived"),
+        state("snoozed_until"),
+        list.join(", ")
+    );
+    let rows = with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, Row>(&text), &sql.binds).fetch_all(c).await)?;
+    let mut found: Vec<Notification> = rows.into_iter().map(Row::into_notification).collect();
+    found.sort_by(|a, b| (b.created, &b.id).cmp(&(a.created, &a.id)));
+    Ok(found)
 }
 
 /// How many of a user's notifications (not archived) are unread and read.
@@ -684,17 +706,12 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     if ids.len() > limits::IDS {
         return Err(Error::Invalid(format!("at most {} ids per update", limits::IDS)));
     }
-    let visible_query = |ids: &[String]| ListQuery {
-        filter: Filter { ids: Some(ids.to_vec()), archived: Archived::Any, snoozed: Snoozed::Any, ..Filter::default() },
-        limit: limits::PAGE,
-        ..ListQuery::default()
-    };
-    let visible = page(db, user, &visible_query(ids)).await?;
+    let visible = by_ids(db, user, ids).await?;
     if visible.is_empty() {
         return Ok(visible);
     }
     let now = now_ms();
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_inbox().await?;
     for (column, value) in [("read", change.read), ("saved", change.saved), ("archived", change.archived)] {
         let Some(on) = value else { continue };
         for n in &visible {
@@ -716,7 +733,7 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     });
     log_event(&mut tx, Some(user), "update", &event.to_string(), now).await?;
     tx.commit().await?;
-    page(db, user, &visible_query(&ids)).await
+    by_ids(db, user, &ids).await
 }
 
 /// Sets one state column of one notification for `user`. With `keep_first`, a state already
@@ -781,7 +798,7 @@ pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result
 /// exactly one `UPDATE … RETURNING`. Returns how many returned.
 pub async fn wake_snoozed(db: &Db) -> Result<usize> {
     let now = now_ms();
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_inbox().await?;
     let woken = with_tx!(&mut tx, |c| {
         let mut rows = sqlx::query_as::<_, (String, String)>(
             "UPDATE notifications SET snoozed_until = NULL, read = NULL

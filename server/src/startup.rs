@@ -224,8 +224,7 @@ async fn maintenance(db: Db, settings: Settings) {
 }
 
 /// The jobs that run on the clock, every two seconds: snoozed notifications return to the
-/// inbox, PostgreSQL's pending inbox counts are folded, scheduled announcements are
-/// published and expired ones leave the inboxes.
+/// inbox, scheduled announcements are published and expired ones leave the inboxes.
 async fn timers(hub: Hub) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,9 +234,6 @@ async fn timers(hub: Hub) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(returned = n, "snoozed notifications returned"),
             Err(e) => tracing::warn!(error = %e, "returning snoozed notifications failed; retrying"),
-        }
-        if let Err(e) = herald_core::notifications::fold_counts(&hub.db).await {
-            tracing::warn!(error = %e, "folding the inbox counts failed; retrying");
         }
         match herald_core::announcements::run_due(&hub.db, &hub.publish).await {
             Ok((0, 0)) => {}

@@ -18,42 +18,28 @@ CREATE TABLE inbox_counts (
     PRIMARY KEY (user_ref, read, saved, archived, snoozed, severity, topic)
 );
 
--- Changes not yet folded into inbox_counts. Concurrent transactions would wait for each
--- other on a busy user's count rows, and could deadlock when they meet them in different
--- orders; appending here takes no row locks. Readers add these to inbox_counts, and
--- core::notifications::counts::fold moves them over every few seconds.
-CREATE TABLE inbox_count_deltas (
-    id       BIGSERIAL PRIMARY KEY,
-    user_ref TEXT NOT NULL,
-    read     SMALLINT NOT NULL,
-    saved    SMALLINT NOT NULL,
-    archived SMALLINT NOT NULL,
-    snoozed  SMALLINT NOT NULL,
-    severity SMALLINT NOT NULL,
-    topic    TEXT NOT NULL,
-    n        BIGINT NOT NULL
-);
-CREATE INDEX inbox_count_deltas_user ON inbox_count_deltas (user_ref);
-
 INSERT INTO inbox_counts (user_ref, read, saved, archived, snoozed, severity, topic, n)
 SELECT user_ref, (read IS NOT NULL)::int, (saved IS NOT NULL)::int, (archived IS NOT NULL)::int,
        (snoozed_until IS NOT NULL)::int, severity, COALESCE(topic, ''), COUNT(*)
 FROM notifications WHERE user_ref IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
+-- Every transaction that writes notifications takes the event-log lock first
+-- (core::db::Db::begin_inbox), so these upserts never wait for each other or deadlock.
 CREATE FUNCTION herald_count_notification() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.user_ref IS NOT NULL THEN
-        INSERT INTO inbox_count_deltas (user_ref, read, saved, archived, snoozed, severity, topic, n)
-        VALUES (OLD.user_ref, (OLD.read IS NOT NULL)::int, (OLD.saved IS NOT NULL)::int,
-                (OLD.archived IS NOT NULL)::int, (OLD.snoozed_until IS NOT NULL)::int, OLD.severity,
-                COALESCE(OLD.topic, ''), -1);
+        UPDATE inbox_counts SET n = n - 1
+        WHERE user_ref = OLD.user_ref AND read = (OLD.read IS NOT NULL)::int AND saved = (OLD.saved IS NOT NULL)::int
+          AND archived = (OLD.archived IS NOT NULL)::int AND snoozed = (OLD.snoozed_until IS NOT NULL)::int
+          AND severity = OLD.severity AND topic = COALESCE(OLD.topic, '');
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.user_ref IS NOT NULL THEN
-        INSERT INTO inbox_count_deltas (user_ref, read, saved, archived, snoozed, severity, topic, n)
+        INSERT INTO inbox_counts (user_ref, read, saved, archived, snoozed, severity, topic, n)
         VALUES (NEW.user_ref, (NEW.read IS NOT NULL)::int, (NEW.saved IS NOT NULL)::int,
                 (NEW.archived IS NOT NULL)::int, (NEW.snoozed_until IS NOT NULL)::int, NEW.severity,
-                COALESCE(NEW.topic, ''), 1);
+                COALESCE(NEW.topic, ''), 1)
+        ON CONFLICT (user_ref, read, saved, archived, snoozed, severity, topic) DO UPDATE SET n = inbox_counts.n + 1;
     END IF;
     RETURN NULL;
 END

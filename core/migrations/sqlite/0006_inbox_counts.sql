@@ -18,22 +18,6 @@ CREATE TABLE inbox_counts (
     PRIMARY KEY (user_ref, read, saved, archived, snoozed, severity, topic)
 );
 
--- Changes not yet folded into inbox_counts. SQLite has one writer, so its triggers update
--- inbox_counts in place and this table stays empty; on PostgreSQL concurrent writers append
--- here instead of contending for the same rows (see the PostgreSQL migration).
-CREATE TABLE inbox_count_deltas (
-    id       INTEGER PRIMARY KEY,
-    user_ref TEXT NOT NULL,
-    read     SMALLINT NOT NULL,
-    saved    SMALLINT NOT NULL,
-    archived SMALLINT NOT NULL,
-    snoozed  SMALLINT NOT NULL,
-    severity SMALLINT NOT NULL,
-    topic    TEXT NOT NULL,
-    n        BIGINT NOT NULL
-);
-CREATE INDEX inbox_count_deltas_user ON inbox_count_deltas (user_ref);
-
 INSERT INTO inbox_counts (user_ref, read, saved, archived, snoozed, severity, topic, n)
 SELECT user_ref, read IS NOT NULL, saved IS NOT NULL, archived IS NOT NULL, snoozed_until IS NOT NULL,
        severity, COALESCE(topic, ''), COUNT(*)

@@ -6,15 +6,16 @@
 //! sum over a few dozen rows, however large the inbox. Two things the tallies cannot know are
 //! handled here: a snooze that is due but not yet woken by the timer still counts as snoozed
 //! in its bucket, so those few rows are counted from the notifications themselves (through
-//! `notifications_user_snoozed`); and on PostgreSQL, changes wait in `inbox_count_deltas`
-//! until [`fold`] moves them, so readers add both tables.
+//! `notifications_user_snoozed`).
+//!
+//! Writers of notifications start their transactions with [`crate::db::Db::begin_inbox`], which on
+//! PostgreSQL takes the event-log lock before any row is touched: the triggers' updates of a
+//! busy user's tallies then never wait on each other, and cannot deadlock.
 //!
 //! Broadcasts are not tallied: they are few, and each user's state of them lives in
 //! `broadcast_status`; their half of a count stays a query.
 
 use super::{Archived, Bind, Filter, Snoozed, Sql};
-use crate::Result;
-use crate::db::{Backend, Db};
 use crate::time::now_ms;
 
 /// Whether the personal half of a count under `f` can come from the tallies. Search, dates
@@ -24,10 +25,9 @@ pub(super) fn covers(f: &Filter) -> bool {
     f.search.is_none() && f.created_after.is_none() && f.ids.is_none() && f.snoozed != Snoozed::Only
 }
 
-/// The tallies of the user bound as `$1`, pending changes included.
-const TALLIES: &str = "(SELECT read, saved, archived, snoozed, severity, topic, n FROM inbox_counts WHERE user_ref = $1
-     UNION ALL
-     SELECT read, saved, archived, snoozed, severity, topic, n FROM inbox_count_deltas WHERE user_ref = $1) AS c";
+/// The tallies of the user bound as `$1`.
+const TALLIES: &str =
+    "(SELECT read, saved, archived, snoozed, severity, topic, n FROM inbox_counts WHERE user_ref = $1) AS c";
 
 /// Conditions of `f` on the tallies' columns (prefix `c.`) or a notification's (prefix
 /// `n.`), snoozing aside.
@@ -113,42 +113,4 @@ pub(super) fn topics(sql: &mut Sql, f: &Filter) -> String {
          UNION SELECT COALESCE(d.topic, '') FROM ({due}) AS d",
         and(&conds)
     )
-}
-
-/// Folds the pending changes of PostgreSQL's tallies into `inbox_counts`; returns how many
-/// it moved. SQLite's triggers update the tallies in place, so there it has nothing to do.
-///
-/// One instance folds at a time (an advisory lock; the others skip their turn), so two folds
-/// never upsert the same rows in different orders. Rows appended while it runs are not in
-/// its snapshot and wait for the next fold; readers see each row in exactly one table.
-pub async fn fold(db: &Db) -> Result<u64> {
-    if db.backend() != Backend::Postgres {
-        return Ok(0);
-    }
-    /// An arbitrary, fixed advisory-lock key ("FOLD").
-    const FOLD_LOCK: i64 = 0x464f_4c44;
-    let mut tx = db.begin().await?;
-    let moved = crate::with_tx!(tx, |c| {
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(FOLD_LOCK).fetch_one(&mut *c).await?;
-        if !locked {
-            return Ok(0);
-        }
-        sqlx::query(
-            "WITH moved AS (
-                 DELETE FROM inbox_count_deltas
-                 RETURNING user_ref, read, saved, archived, snoozed, severity, topic, n
-             )
-             INSERT INTO inbox_counts (user_ref, read, saved, archived, snoozed, severity, topic, n)
-             SELECT user_ref, read, saved, archived, snoozed, severity, topic, CAST(SUM(n) AS BIGINT)
-             FROM moved GROUP BY user_ref, read, saved, archived, snoozed, severity, topic
-             ON CONFLICT (user_ref, read, saved, archived, snoozed, severity, topic)
-             DO UPDATE SET n = inbox_counts.n + EXCLUDED.n",
-        )
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
-    tx.commit().await?;
-    Ok(moved)
 }

@@ -179,7 +179,9 @@ async fn follow(
     if stopping || send(SseEvent::default().retry(RETRY).comment("connected")).await.is_err() {
         return;
     }
-    let mut position = match replay(&hub, &user, start, &tx).await {
+    // The replay and status queries are boxed: inline, their futures would make every idle
+    // stream's task as large as the largest query, for the stream's whole life.
+    let mut position = match Box::pin(replay(&hub, &user, start, &tx)).await {
         Ok(p) => p,
         Err(Stop::Gone) => return,
         // A first connect has nothing to catch up on: it simply starts at the head.
@@ -192,7 +194,7 @@ async fn follow(
             head
         }
     };
-    if send_status(&hub, &user, position, &tx).await.is_err() {
+    if Box::pin(send_status(&hub, &user, position, &tx)).await.is_err() {
         return;
     }
     loop {
@@ -209,7 +211,7 @@ async fn follow(
                     if send(to_sse(&e)).await.is_err() {
                         return;
                     }
-                    if e.kind == "update" && send_status(&hub, &user, e.id, &tx).await.is_err() {
+                    if e.kind == "update" && Box::pin(send_status(&hub, &user, e.id, &tx)).await.is_err() {
                         return;
                     }
                 }
