@@ -714,17 +714,13 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     let mut tx = db.begin_inbox().await?;
     for (column, value) in [("read", change.read), ("saved", change.saved), ("archived", change.archived)] {
         let Some(on) = value else { continue };
-        for n in &visible {
-            set_state(&mut tx, user, n, column, on.then_some(now), true).await?;
-        }
+        set_state(&mut tx, user, &visible, column, on.then_some(now), true).await?;
     }
     if let Some(until) = change.snoozed_until {
         if until.is_some_and(|t| t <= now) {
             return Err(Error::Invalid("a snooze must end in the future".into()));
         }
-        for n in &visible {
-            set_state(&mut tx, user, n, "snoozed_until", until, false).await?;
-        }
+        set_state(&mut tx, user, &visible, "snoozed_until", until, false).await?;
     }
     let ids: Vec<String> = visible.iter().map(|n| n.id.clone()).collect();
     let event = serde_json::json!({
@@ -736,34 +732,43 @@ pub async fn update(db: &Db, user: &EntityRef, ids: &[String], change: StateChan
     by_ids(db, user, &ids).await
 }
 
-/// Sets one state column of one notification for `user`. With `keep_first`, a state already
-/// set keeps its first time.
+/// Sets one state column of `notifications` (which `user` can see) for `user`. With
+/// `keep_first`, a state already set keeps its first time.
 async fn set_state(
     tx: &mut Tx,
     user: &EntityRef,
-    n: &Notification,
+    notifications: &[Notification],
     column: &str,
     at: Option<i64>,
     keep_first: bool,
 ) -> Result<()> {
     // `column` comes from a fixed list in `update`, never from input.
     let set = if at.is_some() && keep_first { format!("COALESCE({column}, $1)") } else { "$1".to_string() };
-    if n.user.is_some() {
-        let sql = format!("UPDATE notifications SET {column} = {set} WHERE id = $2 AND user_ref = $3");
-        with_tx!(tx, |c| sqlx::query(&sql)
-            .bind(at)
-            .bind(&n.id)
-            .bind(user.as_str())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
-    } else {
+    let (personal, broadcasts): (Vec<&Notification>, Vec<&Notification>) =
+        notifications.iter().partition(|n| n.user.is_some());
+    if !personal.is_empty() {
+        // One statement for all of the user's own. The owner is compared through COALESCE so
+        // that planners find the rows by id, not by walking the user's whole inbox.
+        let ids: Vec<String> = (0..personal.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
-            "INSERT INTO broadcast_status (notification_id, user_ref, {column}) VALUES ($2, $3, $1)
-             ON CONFLICT (notification_id, user_ref) DO UPDATE SET {column} = {}",
-            set.replace(column, &format!("broadcast_status.{column}"))
+            "UPDATE notifications SET {column} = {set} WHERE id IN ({}) AND COALESCE(user_ref, '') = $2",
+            ids.join(", ")
         );
-        with_tx!(tx, |c| sqlx::query(&sql)
+        with_tx!(tx, |c| {
+            let mut q = sqlx::query(&sql).bind(at).bind(user.as_str());
+            for n in &personal {
+                q = q.bind(&n.id);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    let upsert = format!(
+        "INSERT INTO broadcast_status (notification_id, user_ref, {column}) VALUES ($2, $3, $1)
+         ON CONFLICT (notification_id, user_ref) DO UPDATE SET {column} = {}",
+        set.replace(column, &format!("broadcast_status.{column}"))
+    );
+    for n in broadcasts {
+        with_tx!(tx, |c| sqlx::query(&upsert)
             .bind(at)
             .bind(&n.id)
             .bind(user.as_str())
