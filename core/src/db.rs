@@ -144,10 +144,7 @@ impl Db {
                 // drop the last transactions.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
-                // Every commit makes each reader drop its page cache and read the pages again;
-                // mapped, they come from the OS's cache without a copy or a system call.
-                .pragma("mmap_size", "268435456");
+                .busy_timeout(Duration::from_secs(5));
             let file = options.get_filename().to_path_buf();
             if file != Path::new(":memory:") {
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
