@@ -183,7 +183,6 @@ pub fn filter_of(q: &crate::pages::InboxQuery) -> herald_core::notifications::Fi
         },
         minimum_severity: q.severity.parse().ok(),
         topic: Some(q.topic.clone()).filter(|t| !t.is_empty()),
-        ids: None,
     }
 }
 

@@ -332,7 +332,6 @@ pub struct Filter {
     pub created_after: Option<i64>,
     pub minimum_severity: Option<Severity>,
     pub topic: Option<String>,
-    pub ids: Option<Vec<String>>,
 }
 
 /// Fields a list can be sorted by.
@@ -446,10 +445,6 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
     }
     if let Some(t) = &f.topic {
         conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
-    }
-    if let Some(ids) = &f.ids {
-        let list: Vec<String> = ids.iter().map(|id| sql.bind(Bind::Text(id.clone()))).collect();
-        conds.push(if list.is_empty() { "1 = 0".into() } else { format!("n.id IN ({})", list.join(", ")) });
     }
     let now = sql.bind(Bind::Int(now_ms()));
     let state = |t: &str| {

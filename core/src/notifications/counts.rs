@@ -18,11 +18,11 @@
 use super::{Archived, Bind, Filter, Snoozed, Sql};
 use crate::time::now_ms;
 
-/// Whether the personal half of a count under `f` can come from the tallies. Search, dates
-/// and ids are not dimensions of the tallies; snoozed views are counted from the snoozed
+/// Whether the personal half of a count under `f` can come from the tallies. Search and
+/// dates are not dimensions of the tallies; snoozed views are counted from the snoozed
 /// rows' own index.
 pub(super) fn covers(f: &Filter) -> bool {
-    f.search.is_none() && f.created_after.is_none() && f.ids.is_none() && f.snoozed != Snoozed::Only
+    f.search.is_none() && f.created_after.is_none() && f.snoozed != Snoozed::Only
 }
 
 /// The tallies of the user bound as `$1`.

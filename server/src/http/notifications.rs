@@ -150,7 +150,6 @@ fn filter(q: &QueryPairs) -> Result<Filter, ApiError> {
         created_after,
         minimum_severity,
         topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_string),
-        ids: None,
     })
 }
 
