@@ -424,8 +424,9 @@ const COLUMNS: &str = "n.id, n.user_ref, n.origin, n.created, n.updated, n.title
      n.severity, n.topic, n.scope, n.icon, n.metadata";
 
 /// The two halves of a user's inbox, personal rows and broadcasts, with the filter applied;
-/// `$1` is the user.
-fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
+/// `$1` is the user. With `walk_severity`, a minimum severity is checked on each row instead
+/// of being looked up in the severity index (see [`list`]).
+fn halves(sql: &mut Sql, f: &Filter, walk_severity: bool) -> (String, String) {
     let mut conds = Vec::new();
     if let Some(s) = &f.search {
         let pattern = format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
@@ -438,10 +439,10 @@ fn halves(sql: &mut Sql, f: &Filter) -> (String, String) {
         conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
     }
     if let Some(s) = f.minimum_severity {
-        // `+ 0` keeps planners off the severity index for this condition: through it they
-        // would read every row at or above the severity and sort them all, where walking the
-        // inbox in its order and skipping the lower ones stops after a page.
-        conds.push(format!("n.severity + 0 >= {}", sql.bind(Bind::Small(s.rank()))));
+        let rank = sql.bind(Bind::Small(s.rank()));
+        // `+ 0` keeps planners off the severity index, which no condition on it can use.
+        let severity = if walk_severity { "n.severity + 0" } else { "n.severity" };
+        conds.push(format!("{severity} >= {rank}"));
     }
     if let Some(t) = &f.topic {
         conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
@@ -564,34 +565,48 @@ macro_rules! bind_all {
     }};
 }
 
+/// Pages of a filter matching more rows than this are found by walking the inbox in its
+/// order; fewer are looked up through the filter's indexes and sorted.
+const SORT_AT_MOST: i64 = 1000;
+
 /// One page of a user's notifications, with how many match in all.
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
-    let (page, binds) = page_sql(user, q)?;
-    let (count, count_binds) = count_sql(user, &q.filter);
-    let (rows, total) = with_pool!(db.reader(), |c| {
-        let rows = bind_all!(sqlx::query_as::<_, Row>(&page), &binds).fetch_all(c).await?;
-        let total: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&count), &count_binds).fetch_one(c).await?;
-        Ok::<_, sqlx::Error>((rows, total))
-    })?;
-    Ok((rows.into_iter().map(Row::into_notification).collect(), total))
+    let total = count(db, user, &q.filter).await?;
+    // The count decides how a minimum severity is searched, which planners cannot (a range
+    // of severities has no useful statistics): matched by most rows (`high` in a typical
+    // inbox), the severity index would fetch all of them to sort them, where walking the
+    // inbox newest first stops after a page; matched by few (`critical`), walking would read
+    // the whole inbox.
+    let (text, binds) = page_sql(user, q, total > SORT_AT_MOST)?;
+    Ok((fetch_page(db, &text, &binds).await?, total))
 }
 
 /// One page of a user's notifications, without counting them.
 async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
-    let (page, binds) = page_sql(user, q)?;
-    let rows = with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, Row>(&page), &binds).fetch_all(c).await)?;
+    let (text, binds) = page_sql(user, q, false)?;
+    fetch_page(db, &text, &binds).await
+}
+
+async fn fetch_page(db: &Db, text: &str, binds: &[Bind]) -> Result<Vec<Notification>> {
+    let rows = with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, Row>(text), binds).fetch_all(c).await)?;
     Ok(rows.into_iter().map(Row::into_notification).collect())
 }
 
-fn page_sql(user: &EntityRef, q: &ListQuery) -> Result<(String, Vec<Bind>)> {
+/// How many of a user's notifications match `f`.
+async fn count(db: &Db, user: &EntityRef, f: &Filter) -> Result<i64> {
+    let (text, binds) = count_sql(user, f);
+    Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
+}
+
+fn page_sql(user: &EntityRef, q: &ListQuery, walk_severity: bool) -> Result<(String, Vec<Bind>)> {
     if q.limit < 0 || q.offset < 0 {
         return Err(Error::Invalid("offset and limit must not be negative".into()));
     }
     let limit = q.limit.min(limits::PAGE);
     let mut sql = Sql::default();
     sql.binds.push(Bind::Text(user.as_str().to_string()));
-    let (personal, broadcast) = halves(&mut sql, &q.filter);
+    let (personal, broadcast) = halves(&mut sql, &q.filter, walk_severity);
     let order = order_by(&q.order);
     let window = sql.bind(Bind::Int(q.offset + limit));
     let lim = sql.bind(Bind::Int(limit));
@@ -614,7 +629,7 @@ fn page_sql(user: &EntityRef, q: &ListQuery) -> Result<(String, Vec<Bind>)> {
 fn count_sql(user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
     let mut sql = Sql::default();
     sql.binds.push(Bind::Text(user.as_str().to_string()));
-    let (personal, broadcast) = halves(&mut sql, f);
+    let (personal, broadcast) = halves(&mut sql, f, false);
     let personal = if counts::covers(f) {
         counts::personal(&mut sql, f)
     } else {
@@ -660,13 +675,8 @@ async fn by_ids(db: &Db, user: &EntityRef, ids: &[String]) -> Result<Vec<Notific
 
 /// How many of a user's notifications (not archived) are unread and read.
 pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
-    let (unread_sql, unread_binds) = count_sql(user, &Filter { read: Some(false), ..Filter::default() });
-    let (read_sql, read_binds) = count_sql(user, &Filter { read: Some(true), ..Filter::default() });
-    let (unread, read) = with_pool!(db.reader(), |c| {
-        let unread: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&unread_sql), &unread_binds).fetch_one(c).await?;
-        let read: i64 = bind_all!(sqlx::query_scalar::<_, i64>(&read_sql), &read_binds).fetch_one(c).await?;
-        Ok::<_, sqlx::Error>((unread, read))
-    })?;
+    let unread = count(db, user, &Filter { read: Some(false), ..Filter::default() }).await?;
+    let read = count(db, user, &Filter { read: Some(true), ..Filter::default() }).await?;
     Ok(NotificationStatus { unread, read })
 }
 
@@ -674,7 +684,7 @@ pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
 pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
     let mut sql = Sql::default();
     sql.binds.push(Bind::Text(user.as_str().to_string()));
-    let (p, b) = halves(&mut sql, filter);
+    let (p, b) = halves(&mut sql, filter, false);
     let personal =
         if counts::covers(filter) { counts::topics(&mut sql, filter) } else { format!("SELECT topic FROM ({p}) AS p") };
     let text = format!(

@@ -190,3 +190,34 @@ both!(concurrent_writers_neither_fail_nor_miscount, |app| async {
     futures::future::join(futures::future::join_all(updaters), futures::future::join_all(publishers)).await;
     assert_consistent(&app, &alice, "after concurrent writers").await;
 });
+
+both!(severity_pages_agree_whichever_way_they_are_found, |app| async {
+    let alice: EntityRef = "user:default/alice".parse().unwrap();
+    // More `high` than `notifications::list` sorts (walked in order), few `critical` (looked
+    // up through the index and sorted).
+    for i in 0..1200usize {
+        let severity = if i % 240 == 7 {
+            "critical"
+        } else if i % 12 == 0 {
+            "low"
+        } else {
+            "high"
+        };
+        publish(&app, Some(alice.as_str()), json!({"title": format!("n{i}"), "severity": severity})).await;
+    }
+    let titles = |severity: Severity| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let filter = Filter { minimum_severity: Some(severity), ..Filter::default() };
+            let q = ListQuery { filter, limit: 20, offset: 2, ..ListQuery::default() };
+            let (page, total) = notifications::list(&app.db, alice, &q).await.unwrap();
+            (page.into_iter().map(|n| n.payload.title).collect::<Vec<_>>(), total)
+        }
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> (Vec<String>, i64) {
+        let all: Vec<usize> = (0..1200).rev().filter(|i| keep(*i)).collect();
+        (all.iter().skip(2).take(20).map(|i| format!("n{i}")).collect(), all.len() as i64)
+    };
+    assert_eq!(titles(Severity::High).await, expected(&|i| i % 12 != 0), "high, walked");
+    assert_eq!(titles(Severity::Critical).await, expected(&|i| i % 240 == 7), "critical, sorted");
+});
