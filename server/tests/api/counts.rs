@@ -1,13 +1,13 @@
 //! The inbox counts kept per user (`core::notifications::counts`) agree with counting the
 //! rows, through every kind of write: publishing, scope replacement, state changes, snoozes
-//! that fall due and wake, and retention.
+//! that fall due and wake, and retention; and so do searches through the search index.
 
 use herald_core::notifications::{self, Archived, Filter, ListQuery, PublishRequest, Snoozed, StateChange};
 use herald_model::{EntityRef, Severity};
 use serde_json::json;
 
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp, spawn_quiet};
 
 /// A small deterministic generator: the test must fail the same way every time.
 struct Lcg(u64);
@@ -31,6 +31,9 @@ async fn publish(app: &TestApp, to: Option<&str>, payload: serde_json::Value) {
 fn payload(rng: &mut Lcg, i: usize) -> serde_json::Value {
     let severity = ["low", "normal", "high", "critical"][rng.next(4) as usize];
     let mut p = json!({"title": format!("n{i}"), "severity": severity});
+    if rng.next(2) == 0 {
+        p["description"] = json!(format!("Step {}", rng.next(30)));
+    }
     if let Some(topic) = [None, Some("a"), Some("b"), Some("c")][rng.next(4) as usize] {
         p["topic"] = json!(topic);
     }
@@ -98,10 +101,57 @@ async fn ids(app: &TestApp, user: &EntityRef) -> Vec<String> {
 async fn check(app: &TestApp, users: &[EntityRef], when: &str) {
     for user in users {
         assert_consistent(app, user, when).await;
+        assert_search_agrees(app, user, when).await;
+    }
+}
+/// Searches through the index agree with reading every notification of `user` and matching
+/// the text here.
+async fn assert_search_agrees(app: &TestApp, user: &EntityRef, when: &str) {
+    let every = Filter { archived: Archived::Any, snoozed: Snoozed::Any, ..Filter::default() };
+    let q = |filter: Filter| ListQuery { filter, limit: 1000, ..ListQuery::default() };
+    let (all, _) = notifications::list(&app.db, user, &q(every.clone())).await.unwrap();
+    for text in ["n1", "N12", "n3", "STEP 2", "ep 1"] {
+        let holds = |s: &str| s.to_lowercase().contains(&text.to_lowercase());
+        let mut expected: Vec<String> = all
+            .iter()
+            .filter(|n| holds(&n.payload.title) || n.payload.description.as_deref().is_some_and(holds))
+            .map(|n| n.id.clone())
+            .collect();
+        let filter = Filter { search: Some(text.to_string()), ..every.clone() };
+        let (found, total) = notifications::list(&app.db, user, &q(filter)).await.unwrap();
+        let mut found: Vec<String> = found.into_iter().map(|n| n.id).collect();
+        expected.sort();
+        found.sort();
+        assert_eq!((found, total), (expected.clone(), expected.len() as i64), "{when}: {user} searching {text:?}");
     }
 }
 
-both!(counts_agree_with_the_rows_through_every_write, |app| async {
+/// Like `both!`, on a quiet app ([`spawn_quiet`]): the snoozes this test makes due must stay
+/// due until it has counted them.
+macro_rules! both_quiet {
+    ($name:ident, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = spawn_quiet(Backend::Sqlite).await;
+                $body.await;
+                $app.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $app = spawn_quiet(Backend::Postgres).await;
+                $body.await;
+                $app.cleanup().await;
+            }
+        }
+    };
+}
+
+both_quiet!(counts_agree_with_the_rows_through_every_write, |app| async {
     let users: Vec<EntityRef> = ["user:default/alice", "user:default/bob"].iter().map(|u| u.parse().unwrap()).collect();
     let mut rng = Lcg(7);
     for i in 0..80 {
@@ -220,4 +270,32 @@ both!(severity_pages_agree_whichever_way_they_are_found, |app| async {
     };
     assert_eq!(titles(Severity::High).await, expected(&|i| i % 12 != 0), "high, walked");
     assert_eq!(titles(Severity::Critical).await, expected(&|i| i % 240 == 7), "critical, sorted");
+});
+
+both!(search_pages_agree_whichever_way_they_are_found, |app| async {
+    let alice: EntityRef = "user:default/alice".parse().unwrap();
+    // More matches of "common" than `notifications::list` sorts (walked in order), few of
+    // "rare" (looked up through the index and sorted); bob's never show.
+    for i in 0..1200usize {
+        let title = if i % 240 == 7 { format!("n{i} Rare") } else { format!("n{i}") };
+        let description = if i % 12 == 0 { "other" } else { "a COMMON word" };
+        publish(&app, Some(alice.as_str()), json!({"title": title, "description": description})).await;
+    }
+    publish(&app, Some("user:default/bob"), json!({"title": "bob's rare common"})).await;
+    let titles = |search: &str| {
+        let (app, alice) = (&app, &alice);
+        let filter = Filter { search: Some(search.to_string()), ..Filter::default() };
+        async move {
+            let q = ListQuery { filter, limit: 20, offset: 2, ..ListQuery::default() };
+            let (page, total) = notifications::list(&app.db, alice, &q).await.unwrap();
+            (page.into_iter().map(|n| n.payload.title).collect::<Vec<_>>(), total)
+        }
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> (Vec<String>, i64) {
+        let all: Vec<usize> = (0..1200).rev().filter(|i| keep(*i)).collect();
+        let title = |i: &usize| if i % 240 == 7 { format!("n{i} Rare") } else { format!("n{i}") };
+        (all.iter().skip(2).take(20).map(title).collect(), all.len() as i64)
+    };
+    assert_eq!(titles("common").await, expected(&|i| i % 12 != 0), "common, walked");
+    assert_eq!(titles("rARe").await, expected(&|i| i % 240 == 7), "rare, sorted");
 });

@@ -118,6 +118,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], with a chance to change the settings first.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let (dir, database_url, pg_database) = fresh_database(backend).await;
+    start(dir, database_url, pg_database, configure, true).await
+}
+
+/// Like [`spawn_app`], without serving and without the background jobs: for tests that call
+/// the core directly and must not race the jobs on the clock (snoozes that fall due are woken
+/// every two seconds).
+pub async fn spawn_quiet(backend: Backend) -> TestApp {
+    let (dir, database_url, pg_database) = fresh_database(backend).await;
+    start(dir, database_url, pg_database, |_| {}, false).await
+}
+
+/// A temporary directory and a new, empty database on `backend`.
+async fn fresh_database(backend: Backend) -> (TempDir, String, Option<String>) {
     if std::env::var("TEST_LOG").is_ok() {
         herald_server::telemetry::init(herald_server::config::LogFormat::Text);
     }
@@ -138,7 +152,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
             (format!("{base}/{name}"), Some(name))
         }
     };
-    start(dir, database_url, pg_database, configure).await
+    (dir, database_url, pg_database)
 }
 
 /// Starts Herald on an existing database at `database_url` (which the test owns, e.g. on a
@@ -146,7 +160,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 pub async fn spawn_app_at(database_url: &str, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = TempDir(std::env::temp_dir().join(unique("herald-test")));
     std::fs::create_dir_all(&dir.0).expect("temp dir");
-    start(dir, database_url.to_string(), None, configure).await
+    start(dir, database_url.to_string(), None, configure, true).await
 }
 
 async fn start(
@@ -154,6 +168,7 @@ async fn start(
     database_url: String,
     pg_database: Option<String>,
     configure: impl FnOnce(&mut Settings),
+    serve: bool,
 ) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -167,7 +182,9 @@ async fn start(
     let db = app.state().hub.db.clone();
     let publish = app.state().hub.publish.clone();
     directory::import_catalog(&db, CATALOG).await.expect("import catalog");
-    tokio::spawn(app.run(std::future::pending()));
+    if serve {
+        tokio::spawn(app.run(std::future::pending()));
+    }
     TestApp {
         base: format!("http://{addr}"),
         db,

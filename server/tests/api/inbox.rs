@@ -310,3 +310,46 @@ both!(opening_a_link_marks_read_unless_the_user_said_not_to, |app| async {
     assert_eq!(location(&r), "https://ci.example/runs/1");
     assert!(app.get(&format!("{LIST}/{id}"), &alice).await.body["read"].is_null(), "the preference is honoured");
 });
+
+both!(search_matches_text_literally_in_any_case_and_follows_every_change, |app| async {
+    let ci = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    let mine = to(&["user:default/alice"]);
+    app.publish(&ci, mine.clone(), json!({"title": "Über deploy \"quoted\" 50%_done", "description": "Ring the BELL"}))
+        .await;
+    app.publish(&ci, mine.clone(), json!({"title": "AB tests"})).await;
+    app.publish(&ci, mine.clone(), json!({"title": "old title", "scope": "s1"})).await;
+    app.publish(&ci, mine.clone(), json!({"title": "new title", "scope": "s1"})).await;
+    app.publish(&ci, to(&["user:default/bob"]), json!({"title": "über secret"})).await;
+    app.publish(&ci, everyone(), json!({"title": "Everyone's deploy window"})).await;
+
+    let search = |text: &str| {
+        let url =
+            format!("{LIST}?search={}", url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>());
+        let (app, alice, text) = (&app, &alice, text.to_string());
+        async move {
+            let r = app.get(&url, alice).await;
+            assert_eq!(r.status, 200, "search {text:?}: {}", r.body);
+            let mut found = titles(&r.body);
+            found.sort();
+            assert_eq!(r.body["totalCount"], found.len(), "search {text:?} counts what it lists");
+            found
+        }
+    };
+    let uber = "Über deploy \"quoted\" 50%_done";
+    assert_eq!(search("über").await, [uber], "any case, beyond ASCII");
+    assert_eq!(search("ÜBER DEPLOY").await, [uber]);
+    assert_eq!(search("\"quoted\"").await, [uber], "quotes are text");
+    assert_eq!(search("0%_d").await, [uber], "LIKE wildcards are text");
+    assert_eq!(search("bell").await, [uber], "descriptions are searched");
+    assert_eq!(search("deploy").await, ["Everyone's deploy window", uber], "broadcasts are searched");
+    assert_eq!(search("ab").await, ["AB tests"], "texts too short for the index");
+    assert_eq!(search("t").await.len(), 3);
+    assert_eq!(search("\"").await, [uber]);
+    assert_eq!(search("title").await, ["new title"], "a replaced notification is found by its new text");
+    assert_eq!(search("old").await, Vec::<String>::new());
+    assert_eq!(search("secret").await, Vec::<String>::new(), "never another user's");
+    for syntax in ["deploy OR tests", "dep*", "NEAR(deploy tests)", "title:new", "-deploy", "(((", "^AB"] {
+        assert_eq!(search(syntax).await, Vec::<String>::new(), "{syntax:?} is text, not query syntax");
+    }
+});
