@@ -580,6 +580,7 @@ const SORT_AT_MOST: i64 = 1000;
 /// One page of a user's notifications, with how many match in all.
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
+    search::check(&q.filter)?;
     let total = count(db, user, &q.filter).await?;
     // The count decides how a minimum severity or a search finds its rows, which planners
     // cannot (a range of severities or a text has no useful statistics): matched by many rows
@@ -695,6 +696,7 @@ pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
 
 /// The distinct topics of a user's notifications that match `filter`, sorted.
 pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
+    search::check(filter)?;
     let mut sql = Sql::for_user(db.backend(), user);
     let (p, b) = halves(&mut sql, filter, false);
     let personal =
@@ -798,6 +800,7 @@ async fn set_state(
 
 /// Marks every notification matching `filter` read for `user` (the inbox's "Mark all read").
 pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result<usize> {
+    search::check(filter)?;
     let mut marked = 0;
     loop {
         let q = ListQuery {

@@ -8,11 +8,21 @@
 //! answer. A text shorter than three characters has no trigram and is matched by a `LIKE`
 //! scan on both engines (on SQLite, `LOWER` folds only ASCII letters).
 
-use super::{Bind, Sql};
+use super::{Bind, Filter, Sql};
 use crate::db::Backend;
+use crate::{Error, Result};
 
 /// The shortest text the trigram index can find.
 const TRIGRAM: usize = 3;
+
+/// Rejects a search no stored text can hold: PostgreSQL's text has no NUL character, and
+/// SQLite's FTS5 reads a phrase only up to one.
+pub(super) fn check(f: &Filter) -> Result<()> {
+    match &f.search {
+        Some(text) if text.contains('\0') => Err(Error::Invalid("search must not contain NUL characters".into())),
+        _ => Ok(()),
+    }
+}
 
 /// A condition on the notification `n`: its title or description holds `text`, ignoring
 /// case; and whether the rows should be found from the search index's matches, so that

@@ -352,4 +352,9 @@ both!(search_matches_text_literally_in_any_case_and_follows_every_change, |app| 
     for syntax in ["deploy OR tests", "dep*", "NEAR(deploy tests)", "title:new", "-deploy", "(((", "^AB"] {
         assert_eq!(search(syntax).await, Vec::<String>::new(), "{syntax:?} is text, not query syntax");
     }
+    for path in [LIST, "/api/notifications/topics"] {
+        let r = app.get(&format!("{path}?search=de%00ploy"), &alice).await;
+        assert_eq!(r.status, 400, "{path}: a NUL character is refused, not a server error: {}", r.body);
+        assert!(r.body.to_string().contains("NUL"), "{}", r.body);
+    }
 });
