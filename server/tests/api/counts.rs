@@ -7,7 +7,7 @@ use herald_model::{EntityRef, Severity};
 use serde_json::json;
 
 use crate::both;
-use crate::helpers::{Backend, TestApp, spawn_quiet};
+use crate::helpers::{TestApp, spawn_quiet};
 
 /// A small deterministic generator: the test must fail the same way every time.
 struct Lcg(u64);
@@ -104,6 +104,7 @@ async fn check(app: &TestApp, users: &[EntityRef], when: &str) {
         assert_search_agrees(app, user, when).await;
     }
 }
+
 /// Searches through the index agree with reading every notification of `user` and matching
 /// the text here.
 async fn assert_search_agrees(app: &TestApp, user: &EntityRef, when: &str) {
@@ -126,32 +127,8 @@ async fn assert_search_agrees(app: &TestApp, user: &EntityRef, when: &str) {
     }
 }
 
-/// Like `both!`, on a quiet app ([`spawn_quiet`]): the snoozes this test makes due must stay
-/// due until it has counted them.
-macro_rules! both_quiet {
-    ($name:ident, |$app:ident| $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $app = spawn_quiet(Backend::Sqlite).await;
-                $body.await;
-                $app.cleanup().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let $app = spawn_quiet(Backend::Postgres).await;
-                $body.await;
-                $app.cleanup().await;
-            }
-        }
-    };
-}
-
-both_quiet!(counts_agree_with_the_rows_through_every_write, |app| async {
+// On a quiet app: the snoozes this test makes due must stay due until it has counted them.
+both!(counts_agree_with_the_rows_through_every_write, spawn_quiet, |app| async {
     let users: Vec<EntityRef> = ["user:default/alice", "user:default/bob"].iter().map(|u| u.parse().unwrap()).collect();
     let mut rng = Lcg(7);
     for i in 0..80 {
@@ -241,6 +218,21 @@ both!(concurrent_writers_neither_fail_nor_miscount, |app| async {
     assert_consistent(&app, &alice, "after concurrent writers").await;
 });
 
+/// The page at offset 2 (limit 20) of `user`'s notifications under `filter`, as titles, and
+/// how many match in all.
+async fn third_page(app: &TestApp, user: &EntityRef, filter: Filter) -> (Vec<String>, i64) {
+    let q = ListQuery { filter, limit: 20, offset: 2, ..ListQuery::default() };
+    let (page, total) = notifications::list(&app.db, user, &q).await.unwrap();
+    (page.into_iter().map(|n| n.payload.title).collect(), total)
+}
+
+/// What [`third_page`] should hold when the `titles` were published in order and those whose
+/// index `keep` accepts match.
+fn expected_third_page(titles: &[String], keep: impl Fn(usize) -> bool) -> (Vec<String>, i64) {
+    let matching: Vec<&String> = titles.iter().enumerate().rev().filter(|(i, _)| keep(*i)).map(|(_, t)| t).collect();
+    (matching.iter().skip(2).take(20).map(|t| t.to_string()).collect(), matching.len() as i64)
+}
+
 both!(severity_pages_agree_whichever_way_they_are_found, |app| async {
     let alice: EntityRef = "user:default/alice".parse().unwrap();
     // More `high` than `notifications::list` sorts (walked in order), few `critical` (looked
@@ -255,47 +247,25 @@ both!(severity_pages_agree_whichever_way_they_are_found, |app| async {
         };
         publish(&app, Some(alice.as_str()), json!({"title": format!("n{i}"), "severity": severity})).await;
     }
-    let titles = |severity: Severity| {
-        let (app, alice) = (&app, &alice);
-        async move {
-            let filter = Filter { minimum_severity: Some(severity), ..Filter::default() };
-            let q = ListQuery { filter, limit: 20, offset: 2, ..ListQuery::default() };
-            let (page, total) = notifications::list(&app.db, alice, &q).await.unwrap();
-            (page.into_iter().map(|n| n.payload.title).collect::<Vec<_>>(), total)
-        }
-    };
-    let expected = |keep: &dyn Fn(usize) -> bool| -> (Vec<String>, i64) {
-        let all: Vec<usize> = (0..1200).rev().filter(|i| keep(*i)).collect();
-        (all.iter().skip(2).take(20).map(|i| format!("n{i}")).collect(), all.len() as i64)
-    };
-    assert_eq!(titles(Severity::High).await, expected(&|i| i % 12 != 0), "high, walked");
-    assert_eq!(titles(Severity::Critical).await, expected(&|i| i % 240 == 7), "critical, sorted");
+    let titles: Vec<String> = (0..1200).map(|i| format!("n{i}")).collect();
+    let at_least =
+        |severity| third_page(&app, &alice, Filter { minimum_severity: Some(severity), ..Filter::default() });
+    assert_eq!(at_least(Severity::High).await, expected_third_page(&titles, |i| i % 12 != 0), "high, walked");
+    assert_eq!(at_least(Severity::Critical).await, expected_third_page(&titles, |i| i % 240 == 7), "critical, sorted");
 });
 
 both!(search_pages_agree_whichever_way_they_are_found, |app| async {
     let alice: EntityRef = "user:default/alice".parse().unwrap();
     // More matches of "common" than `notifications::list` sorts (walked in order), few of
     // "rare" (looked up through the index and sorted); bob's never show.
-    for i in 0..1200usize {
-        let title = if i % 240 == 7 { format!("n{i} Rare") } else { format!("n{i}") };
+    let titles: Vec<String> =
+        (0..1200usize).map(|i| if i % 240 == 7 { format!("n{i} Rare") } else { format!("n{i}") }).collect();
+    for (i, title) in titles.iter().enumerate() {
         let description = if i % 12 == 0 { "other" } else { "a COMMON word" };
         publish(&app, Some(alice.as_str()), json!({"title": title, "description": description})).await;
     }
     publish(&app, Some("user:default/bob"), json!({"title": "bob's rare common"})).await;
-    let titles = |search: &str| {
-        let (app, alice) = (&app, &alice);
-        let filter = Filter { search: Some(search.to_string()), ..Filter::default() };
-        async move {
-            let q = ListQuery { filter, limit: 20, offset: 2, ..ListQuery::default() };
-            let (page, total) = notifications::list(&app.db, alice, &q).await.unwrap();
-            (page.into_iter().map(|n| n.payload.title).collect::<Vec<_>>(), total)
-        }
-    };
-    let expected = |keep: &dyn Fn(usize) -> bool| -> (Vec<String>, i64) {
-        let all: Vec<usize> = (0..1200).rev().filter(|i| keep(*i)).collect();
-        let title = |i: &usize| if i % 240 == 7 { format!("n{i} Rare") } else { format!("n{i}") };
-        (all.iter().skip(2).take(20).map(title).collect(), all.len() as i64)
-    };
-    assert_eq!(titles("common").await, expected(&|i| i % 12 != 0), "common, walked");
-    assert_eq!(titles("rARe").await, expected(&|i| i % 240 == 7), "rare, sorted");
+    let search = |text: &str| third_page(&app, &alice, Filter { search: Some(text.to_string()), ..Filter::default() });
+    assert_eq!(search("common").await, expected_third_page(&titles, |i| i % 12 != 0), "common, walked");
+    assert_eq!(search("rARe").await, expected_third_page(&titles, |i| i % 240 == 7), "rare, sorted");
 });

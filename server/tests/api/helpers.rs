@@ -17,24 +17,28 @@ pub enum Backend {
 }
 
 /// Defines one async test per backend: `both!(name, |app| async move { … })` makes
-/// `name::sqlite` and `name::postgres`.
+/// `name::sqlite` and `name::postgres`; `both!(name, spawn, |app| …)` starts the app with
+/// `spawn` instead of [`spawn_app`].
 #[macro_export]
 macro_rules! both {
     ($name:ident, |$app:ident| $body:expr) => {
+        $crate::both!($name, $crate::helpers::spawn_app, |$app| $body);
+    };
+    ($name:ident, $spawn:path, |$app:ident| $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                let $app = $spawn($crate::helpers::Backend::Sqlite).await;
                 $body.await;
                 $app.cleanup().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                let $app = $spawn($crate::helpers::Backend::Postgres).await;
                 $body.await;
                 $app.cleanup().await;
             }
