@@ -433,11 +433,13 @@ async fn a_read_only_database_fails_clearly_and_loses_nothing() {
     let alice = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let data = dir.0.join("data");
     let file = data.join("herald.db");
-    // Closing the last connection checkpoints the log and removes the -wal and -shm files.
+    // Closing the last connection checkpoints the log and removes the -wal and -shm files. One
+    // connection, not a pool: `Pool::close` can return while a connection that was just used is
+    // still on its way back to the pool, and that connection then keeps the -shm file alive.
     let url = format!("sqlite:{}", file.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await.unwrap();
-    pool.close().await;
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut connection).await.unwrap();
+    sqlx::Connection::close(connection).await.unwrap();
     assert!(!data.join("herald.db-shm").exists());
 
     // 1. A read-only directory without SQLite's -shm file cannot even be opened: Herald says
