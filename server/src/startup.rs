@@ -182,6 +182,7 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
         let waker = tokio::spawn(timers(self.state.hub.clone()));
+        let statistics = tokio::spawn(statistics(self.state.hub.db.clone()));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -200,6 +201,7 @@ impl Application {
         .await;
         maintenance.abort();
         waker.abort();
+        statistics.abort();
         forget.abort();
         sender.abort();
         served?;
@@ -219,6 +221,25 @@ async fn maintenance(db: Db, settings: Settings) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "clean-up failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Every ten seconds, PostgreSQL's planner statistics of the tables that changed enough since
+/// they were last gathered (see [`herald_core::maintenance::refresh_statistics`]); nothing on
+/// SQLite.
+async fn statistics(db: Db) {
+    if db.backend() != herald_core::Backend::Postgres {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match herald_core::maintenance::refresh_statistics(&db).await {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::debug!(?tables, "planner statistics refreshed"),
+            Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed; retrying"),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The plans SQLite chooses for the inbox's queries. SQLite keeps no statistics here, so a
-//! query that reads the wrong index still answers correctly, only thousands of times slower
-//! on a large inbox; these tests pin the plans that keep the work proportional to the answer.
+//! The plans the databases choose for the inbox's queries. A query that reads the wrong index
+//! still answers correctly, only thousands of times slower on a large inbox; these tests pin
+//! the plans that keep the work proportional to the answer. SQLite keeps no statistics here,
+//! so its plans follow from the SQL alone; PostgreSQL's follow from its statistics, which
+//! autovacuum gathers and Herald refreshes itself (`maintenance::refresh_statistics`).
 
 use super::*;
 
@@ -73,4 +75,145 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     assert_eq!(personal(&scanned), walking, "short text:\n{scanned}");
     assert!(!scanned.contains(search_index), "short text:\n{scanned}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A fresh PostgreSQL database (on the server the tests use) holding an inbox of 100,000
+/// notifications (one in a hundred a broadcast), not yet analyzed; and the name to drop it by.
+/// Large enough for PostgreSQL to prefer an index to reading the table, where it is right to.
+async fn postgres_database() -> (Db, String) {
+    let name = format!("herald_plans_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres_admin().await;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let url = postgres_admin_url();
+    let base = url.rsplit_once('/').map(|(base, _)| base).expect("a URL naming a database");
+    let db = Db::connect(&format!("{base}/{name}"), &Default::default()).await.unwrap();
+    db.migrate().await.unwrap();
+    // Without the tallies' triggers (not what is tested here), which would take ten times
+    // as long as the rows themselves.
+    let fill = [
+        "ALTER TABLE notifications DISABLE TRIGGER USER",
+        "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
+         SELECT 'n' || k, CASE WHEN k % 100 = 0 THEN NULL ELSE 'user:default/alice' END, 'external:test', k,
+                'notification ' || k, 1 + k % 4
+         FROM generate_series(1, 100000) AS k",
+        "ALTER TABLE notifications ENABLE TRIGGER USER",
+    ];
+    for statement in fill {
+        with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
+    }
+    (db, name)
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("HERALD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn postgres_admin() -> sqlx::PgConnection {
+    let url = postgres_admin_url();
+    <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"))
+}
+
+async fn drop_postgres_database(db: Db, name: String) {
+    db.close().await;
+    let mut admin = postgres_admin().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+}
+
+/// Runs Herald's statistics refresh until it has analyzed the notifications: PostgreSQL
+/// reports the rows a session changed to its statistics views a moment after the session's
+/// transaction, not at once.
+async fn refreshed(db: &Db) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let analyzed = crate::maintenance::refresh_statistics(db).await.unwrap();
+        if analyzed.iter().any(|t| t == "notifications") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the statistics refresh never analyzed the notifications");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// PostgreSQL's plan for `text` (with its parameters bound, as the inbox runs it).
+async fn postgres_plan(db: &Db, (text, binds): (String, Vec<Bind>)) -> String {
+    let explain = format!("EXPLAIN {text}");
+    let steps =
+        with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&explain), &binds).fetch_all(c).await)
+            .unwrap();
+    steps.join("\n")
+}
+
+/// How many rows of `notifications` running `text` visits, kept or filtered out, read off
+/// `EXPLAIN ANALYZE`.
+async fn postgres_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> u64 {
+    let explain = format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {text}");
+    let steps =
+        with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&explain), &binds).fetch_all(c).await)
+            .unwrap();
+    let number = |line: &str, after: &str| -> u64 {
+        let start = line.find(after).map(|i| i + after.len()).unwrap_or(line.len());
+        line[start..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)
+    };
+    // A node's line says how many rows it returned and how often it ran; the lines under it
+    // how many it read and dropped.
+    let (mut total, mut loops, mut on_notifications) = (0, 1, false);
+    for line in &steps {
+        if line.contains("(actual rows=") {
+            on_notifications = line.contains(" on notifications ");
+            loops = number(line, " loops=");
+            if on_notifications {
+                total += number(line, "(actual rows=") * loops;
+            }
+        } else if on_notifications && line.contains("Rows Removed by") {
+            total += number(line, ": ") * loops;
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
+    let (db, name) = postgres_database().await;
+    let first_page = || page_sql(Backend::Postgres, &alice(), &ListQuery::default(), false).unwrap();
+    // Without statistics PostgreSQL takes the user's 99,000 rows for a few hundred and reads
+    // and sorts them all for a page (as on a server whose autovacuum is off, or has not looked
+    // yet since a burst of notifications).
+    let before = postgres_rows_read(&db, first_page()).await;
+    assert!(before > 99_000, "without statistics the page read {before} rows");
+
+    refreshed(&db).await;
+    // Now the page reads the newest rows in order and stops (plus the 1,000 broadcasts).
+    let after = postgres_rows_read(&db, first_page()).await;
+    assert!(after < 2_000, "the page read {after} rows:\n{}", postgres_plan(&db, first_page()).await);
+    // Nothing changed since: the next refresh analyzes nothing.
+    assert_eq!(crate::maintenance::refresh_statistics(&db).await.unwrap(), Vec::<String>::new());
+    drop_postgres_database(db, name).await;
+}
+
+#[tokio::test]
+async fn postgres_searches_read_the_trigram_indexes() {
+    let (db, name) = postgres_database().await;
+    refreshed(&db).await;
+    let q = ListQuery { filter: Filter { search: Some("deploy".into()), ..Filter::default() }, ..ListQuery::default() };
+    let through_indexes = |p: &str| {
+        p.contains("Bitmap Index Scan on notifications_title_trgm")
+            && p.contains("Bitmap Index Scan on notifications_description_trgm")
+    };
+    // A text no row holds: the count and the page ask the indexes and read no notification.
+    let counted = count_sql(Backend::Postgres, &alice(), &q.filter);
+    let plan = postgres_plan(&db, counted.clone()).await;
+    assert!(through_indexes(&plan), "count:\n{plan}");
+    assert_eq!(postgres_rows_read(&db, counted).await, 0, "count:\n{plan}");
+    let sorted = page_sql(Backend::Postgres, &alice(), &q, false).unwrap();
+    let plan = postgres_plan(&db, sorted.clone()).await;
+    assert!(through_indexes(&plan), "page:\n{plan}");
+    assert_eq!(postgres_rows_read(&db, sorted).await, 0, "page:\n{plan}");
+
+    // Too short for trigrams: the inbox is walked in its order.
+    let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
+    let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false).unwrap()).await;
+    assert!(!scanned.contains("_trgm"), "short text:\n{scanned}");
+    drop_postgres_database(db, name).await;
 }
