@@ -119,8 +119,17 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+        PoolSettings { max_connections: default_max_connections(), acquire_timeout: Duration::from_secs(5) }
     }
+}
+
+/// The default pool size: twice the CPU cores, at least 4. Queries are short and mostly use
+/// the CPU, so more connections than that add only their cost: on SQLite each is a thread
+/// with its own page cache (and, with glibc, its own allocator arena). On two cores, 8 reader
+/// connections held 96 MiB at the benchmark's peak, 4 held 64 MiB and served as fast.
+pub fn default_max_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores * 2).unwrap_or(u32::MAX).max(4)
 }
 
 impl Db {

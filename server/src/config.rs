@@ -60,7 +60,8 @@ pub struct Settings {
     pub base_url: Option<String>,
     /// `sqlite:path/to/file.db` or `postgres://user:password@host/db`.
     pub database_url: Secret,
-    /// Most database connections open at once.
+    /// Most database connections open at once (SQLite: readers; the writer is always one).
+    /// Default: twice the CPU cores, at least 4.
     pub database_max_connections: u32,
     /// Where the built web assets are (cargo-leptos' site root).
     pub site_root: PathBuf,
@@ -163,7 +164,7 @@ impl Default for Settings {
             listen: "127.0.0.1:3000".parse().expect("valid default address"),
             base_url: None,
             database_url: Secret::from("sqlite:data/herald.db"),
-            database_max_connections: 8,
+            database_max_connections: herald_core::db::default_max_connections(),
             site_root: PathBuf::from("target/site"),
             log_format: LogFormat::Text,
             retention_days: 365,
