@@ -631,18 +631,17 @@ fn page_sql(backend: Backend, user: &EntityRef, q: &ListQuery, walk: bool) -> Re
     Ok((text, sql.binds))
 }
 
-/// A query for how many of a user's notifications match `f`: the personal ones from the
-/// tallies when they can answer (see [`counts`]), else by counting rows; broadcasts by
-/// counting rows.
+/// A query for how many of a user's notifications match `f`: from the tallies when they can
+/// answer (see [`counts`]), else by counting rows.
 fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
     let mut sql = Sql::for_user(backend, user);
+    if counts::covers(f) {
+        let personal = counts::personal(&mut sql, f);
+        let broadcasts = counts::broadcasts(&mut sql, f);
+        return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
+    }
     let (personal, broadcast) = halves(&mut sql, f, false);
-    let personal = if counts::covers(f) {
-        counts::personal(&mut sql, f)
-    } else {
-        format!("(SELECT COUNT(*) FROM ({personal}) AS p)")
-    };
-    (format!("SELECT {personal} + (SELECT COUNT(*) FROM ({broadcast}) AS b)"), sql.binds)
+    (format!("SELECT (SELECT COUNT(*) FROM ({personal}) AS p) + (SELECT COUNT(*) FROM ({broadcast}) AS b)"), sql.binds)
 }
 
 /// One notification, if `user` may see it.

@@ -12,8 +12,12 @@
 //! PostgreSQL takes the event-log lock before any row is touched: the triggers' updates of a
 //! busy user's tallies then never wait on each other, and cannot deadlock.
 //!
-//! Broadcasts are not tallied: they are few, and each user's state of them lives in
-//! `broadcast_status`; their half of a count stays a query.
+//! Broadcasts are tallied once for everyone, by severity and topic, in `broadcast_counts`
+//! (migration 0008); each user's state of them lives in `broadcast_status`, a row per
+//! broadcast the user touched. A user's count of broadcasts is the tally of those that match
+//! the filter's kind, less the touched ones whose state the filter excludes (or, when a
+//! filter asks for a state an untouched broadcast lacks, such as read, only the touched ones
+//! that have it): the work grows with what the user touched, not with every broadcast.
 
 use super::{Archived, Bind, Filter, Snoozed, Sql};
 use crate::time::now_ms;
@@ -51,7 +55,14 @@ fn conditions(sql: &mut Sql, f: &Filter, tallies: bool) -> Vec<String> {
         Archived::Only => c.push(flag("archived", true)),
         Archived::Any => {}
     }
-    let p = if tallies { "c" } else { "n" };
+    c.extend(kind(sql, f, if tallies { "c" } else { "n" }));
+    c
+}
+
+/// Conditions of `f` on a notification's kind, its severity and topic, in the columns of the
+/// table aliased `p` (a tally's or a notification's).
+fn kind(sql: &mut Sql, f: &Filter, p: &str) -> Vec<String> {
+    let mut c = Vec::new();
     if let Some(s) = f.minimum_severity {
         c.push(format!("{p}.severity >= {}", sql.bind(Bind::Small(s.rank()))));
     }
@@ -113,4 +124,53 @@ pub(super) fn topics(sql: &mut Sql, f: &Filter) -> String {
          UNION SELECT COALESCE(d.topic, '') FROM ({due}) AS d",
         and(&conds)
     )
+}
+
+/// A scalar SQL expression: how many broadcasts the user `$1` sees under `f`, which
+/// [`covers`] must accept.
+pub(super) fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
+    debug_assert!(covers(f));
+    let tallied = kind(sql, f, "c");
+    let touched_kind = kind(sql, f, "n");
+    let state = and(&broadcast_state(sql, f));
+    // `CROSS JOIN` makes SQLite, which has no statistics, start from the user's state rows;
+    // left to choose, it may walk every broadcast of a severity instead.
+    let touched = format!(
+        "SELECT COUNT(*) FROM broadcast_status s CROSS JOIN notifications n
+         WHERE s.user_ref = $1 AND n.id = s.notification_id AND n.user_ref IS NULL AND {}",
+        and(&touched_kind)
+    );
+    // A broadcast the user never touched is unread, not saved, not archived, not snoozed.
+    let untouched_match = f.read != Some(true) && f.saved != Some(true) && f.archived != Archived::Only;
+    if untouched_match {
+        format!(
+            "((SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM broadcast_counts c WHERE {})
+              - ({touched} AND NOT ({state})))",
+            and(&tallied)
+        )
+    } else {
+        format!("({touched} AND {state})")
+    }
+}
+
+/// Conditions of `f` on a user's state of a broadcast, `broadcast_status` aliased `s`.
+fn broadcast_state(sql: &mut Sql, f: &Filter) -> Vec<String> {
+    let is = |set: bool| if set { "IS NOT NULL" } else { "IS NULL" };
+    let mut c = Vec::new();
+    if let Some(r) = f.read {
+        c.push(format!("s.read {}", is(r)));
+    }
+    if let Some(saved) = f.saved {
+        c.push(format!("s.saved {}", is(saved)));
+    }
+    match f.archived {
+        Archived::Exclude => c.push("s.archived IS NULL".into()),
+        Archived::Only => c.push("s.archived IS NOT NULL".into()),
+        Archived::Any => {}
+    }
+    if f.snoozed == Snoozed::Hide {
+        let now = sql.bind(Bind::Int(now_ms()));
+        c.push(format!("(s.snoozed_until IS NULL OR s.snoozed_until <= {now})"));
+    }
+    c
 }

@@ -77,6 +77,22 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[tokio::test]
+async fn counts_read_tallies_not_every_broadcast() {
+    let (db, dir) = database().await;
+    for filter in [
+        Filter::default(),
+        Filter { read: Some(false), ..Filter::default() },
+        Filter { read: Some(true), minimum_severity: Some(herald_model::Severity::High), ..Filter::default() },
+    ] {
+        let p = plan(&db, count_sql(Backend::Sqlite, &alice(), &filter)).await;
+        // The broadcasts' tallies and the user's own state rows, each through its key.
+        assert!(!p.contains("notifications_broadcast_created") && !p.contains("SCAN n"), "{filter:?}:\n{p}");
+        assert!(p.contains("broadcast_status_user"), "{filter:?}:\n{p}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// A fresh PostgreSQL database (on the server the tests use) holding an inbox of 100,000
 /// notifications (one in a hundred a broadcast), not yet analyzed; and the name to drop it by.
 /// Large enough for PostgreSQL to prefer an index to reading the table, where it is right to.
