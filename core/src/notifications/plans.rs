@@ -105,8 +105,10 @@ async fn postgres_database() -> (Db, String) {
     let db = Db::connect(&format!("{base}/{name}"), &Default::default()).await.unwrap();
     db.migrate().await.unwrap();
     // Without the tallies' triggers (not what is tested here), which would take ten times
-    // as long as the rows themselves.
+    // as long as the rows themselves; and without autovacuum, where it runs, which could
+    // analyze the table before the test has looked at it unanalyzed.
     let fill = [
+        "ALTER TABLE notifications SET (autovacuum_enabled = false)",
         "ALTER TABLE notifications DISABLE TRIGGER USER",
         "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
          SELECT 'n' || k, CASE WHEN k % 100 = 0 THEN NULL ELSE 'user:default/alice' END, 'external:test', k,
@@ -205,6 +207,29 @@ async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
     assert!(after < 2_000, "the page read {after} rows:\n{}", postgres_plan(&db, first_page()).await);
     // Nothing changed since: the next refresh analyzes nothing.
     assert_eq!(crate::maintenance::refresh_statistics(&db).await.unwrap(), Vec::<String>::new());
+    drop_postgres_database(db, name).await;
+}
+
+#[tokio::test]
+async fn postgres_refresh_leaves_a_busy_table_for_the_next_turn() {
+    let (db, name) = postgres_database().await;
+    let crate::db::Pool::Postgres(pool) = db.writer() else { unreachable!("a PostgreSQL database") };
+    // Wait until PostgreSQL's statistics views show the filled table as changed.
+    let stale = "SELECT n_mod_since_analyze > 0 FROM pg_stat_user_tables WHERE relname = 'notifications'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sqlx::query_scalar::<_, bool>(stale).fetch_one(pool).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the statistics views never showed the new rows");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A vacuum (or an index build) holds the lock ANALYZE needs.
+    let mut vacuum = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE notifications IN SHARE UPDATE EXCLUSIVE MODE").execute(&mut *vacuum).await.unwrap();
+    let started = std::time::Instant::now();
+    let analyzed = crate::maintenance::refresh_statistics(&db).await.unwrap();
+    assert!(!analyzed.iter().any(|t| t == "notifications"), "{analyzed:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the refresh waited for the lock");
+    vacuum.rollback().await.unwrap();
+    refreshed(&db).await;
     drop_postgres_database(db, name).await;
 }
 
