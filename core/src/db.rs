@@ -111,25 +111,34 @@ macro_rules! with_tx {
 /// How to size the pools.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
-    /// Most connections open at once (SQLite: readers; the writer is always one).
-    pub max_connections: u32,
+    /// Most connections open at once (SQLite: readers; the writer is always one); `None` for
+    /// the engine's default, [`default_max_connections`].
+    pub max_connections: Option<u32>,
     /// How long a query waits for a connection before failing.
     pub acquire_timeout: Duration,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { max_connections: default_max_connections(), acquire_timeout: Duration::from_secs(5) }
+        PoolSettings { max_connections: None, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
-/// The default pool size: twice the CPU cores, at least 4. Queries are short and mostly use
-/// the CPU, so more connections than that add only their cost: on SQLite each is a thread
-/// with its own page cache (and, with glibc, its own allocator arena). On two cores, 8 reader
-/// connections held 96 MiB at the benchmark's peak, 4 held 64 MiB and served as fast.
-pub fn default_max_connections() -> u32 {
+/// The default pool size: twice the CPU cores, at least 4 on SQLite and 8 on PostgreSQL.
+///
+/// Queries are short and mostly use the CPU, so more connections than that add only their
+/// cost: on SQLite each reader is a thread with its own page cache (and, with glibc, its own
+/// allocator arena); on two cores, 8 readers held 96 MiB at the benchmark's peak, 4 held
+/// 64 MiB and served as fast. PostgreSQL's one pool also holds the connection that listens
+/// for other instances' events and the writers queued on the event-log lock, so it keeps
+/// more.
+pub fn default_max_connections(backend: Backend) -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores * 2).unwrap_or(u32::MAX).max(4)
+    let twice = u32::try_from(cores * 2).unwrap_or(u32::MAX);
+    match backend {
+        Backend::Sqlite => twice.max(4),
+        Backend::Postgres => twice.max(8),
+    }
 }
 
 impl Db {
@@ -139,7 +148,7 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("database_url: {e}")))?;
             let pool = PgPoolOptions::new()
-                .max_connections(settings.max_connections)
+                .max_connections(settings.max_connections.unwrap_or(default_max_connections(Backend::Postgres)))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;
@@ -168,7 +177,7 @@ impl Db {
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
             let read = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections)
+                .max_connections(settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite)))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;

@@ -60,9 +60,10 @@ pub struct Settings {
     pub base_url: Option<String>,
     /// `sqlite:path/to/file.db` or `postgres://user:password@host/db`.
     pub database_url: Secret,
-    /// Most database connections open at once (SQLite: readers; the writer is always one).
-    /// Default: twice the CPU cores, at least 4.
-    pub database_max_connections: u32,
+    /// Most database connections open at once (SQLite: readers; the writer is always one);
+    /// unset for the engine's default, twice the CPU cores and at least 4 (SQLite) or 8
+    /// (PostgreSQL).
+    pub database_max_connections: Option<u32>,
     /// Where the built web assets are (cargo-leptos' site root).
     pub site_root: PathBuf,
     /// `text` or `json`.
@@ -164,7 +165,7 @@ impl Default for Settings {
             listen: "127.0.0.1:3000".parse().expect("valid default address"),
             base_url: None,
             database_url: Secret::from("sqlite:data/herald.db"),
-            database_max_connections: herald_core::db::default_max_connections(),
+            database_max_connections: None,
             site_root: PathBuf::from("target/site"),
             log_format: LogFormat::Text,
             retention_days: 365,
@@ -260,7 +261,7 @@ impl Settings {
                 "database_url: must start with sqlite: or postgres:// (e.g. sqlite:data/herald.db)".into(),
             ));
         }
-        if self.database_max_connections == 0 {
+        if self.database_max_connections == Some(0) {
             return Err(ConfigError("database_max_connections: must be at least 1".into()));
         }
         if self.event_replay_hours == 0 {
