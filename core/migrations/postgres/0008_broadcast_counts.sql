@@ -9,6 +9,10 @@ CREATE TABLE broadcast_counts (
     PRIMARY KEY (severity, topic)
 );
 
+-- No instance still running the previous version may write a notification between the
+-- counting below and the triggers' creation (the migration is one transaction).
+LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE;
+
 INSERT INTO broadcast_counts (severity, topic, n)
 SELECT severity, COALESCE(topic, ''), COUNT(*) FROM notifications WHERE user_ref IS NULL GROUP BY 1, 2;
 
