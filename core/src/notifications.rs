@@ -453,27 +453,7 @@ fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
         conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
     }
     let now = sql.bind(Bind::Int(now_ms()));
-    let state = |t: &str| {
-        let mut c = Vec::new();
-        let is = |v: bool| if v { "IS NOT NULL" } else { "IS NULL" };
-        if let Some(r) = f.read {
-            c.push(format!("{t}.read {}", is(r)));
-        }
-        if let Some(s) = f.saved {
-            c.push(format!("{t}.saved {}", is(s)));
-        }
-        match f.archived {
-            Archived::Exclude => c.push(format!("{t}.archived IS NULL")),
-            Archived::Only => c.push(format!("{t}.archived IS NOT NULL")),
-            Archived::Any => {}
-        }
-        match f.snoozed {
-            Snoozed::Hide => c.push(format!("({t}.snoozed_until IS NULL OR {t}.snoozed_until <= {now})")),
-            Snoozed::Only => c.push(format!("{t}.snoozed_until > {now}")),
-            Snoozed::Any => {}
-        }
-        c
-    };
+    let state = |t: &str| state_conditions(f, t, &now);
     // `+` (SQLite only) keeps the planner from walking the user's inbox for rows the search
     // index finds directly.
     let owner = if from_matches { "+n.user_ref = $1" } else { "n.user_ref = $1" };
@@ -498,6 +478,31 @@ fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
             broadcast.join(" AND ")
         ),
     )
+}
+
+/// Conditions of `f` on the state columns (read, saved, archived, snoozed_until) of the table
+/// aliased `t`: a notification's own, or a user's `broadcast_status` row; `now` is the
+/// placeholder of the current time.
+fn state_conditions(f: &Filter, t: &str, now: &str) -> Vec<String> {
+    let is = |v: bool| if v { "IS NOT NULL" } else { "IS NULL" };
+    let mut c = Vec::new();
+    if let Some(r) = f.read {
+        c.push(format!("{t}.read {}", is(r)));
+    }
+    if let Some(s) = f.saved {
+        c.push(format!("{t}.saved {}", is(s)));
+    }
+    match f.archived {
+        Archived::Exclude => c.push(format!("{t}.archived IS NULL")),
+        Archived::Only => c.push(format!("{t}.archived IS NOT NULL")),
+        Archived::Any => {}
+    }
+    match f.snoozed {
+        Snoozed::Hide => c.push(format!("({t}.snoozed_until IS NULL OR {t}.snoozed_until <= {now})")),
+        Snoozed::Only => c.push(format!("{t}.snoozed_until > {now}")),
+        Snoozed::Any => {}
+    }
+    c
 }
 
 fn order_by(order: &[(OrderField, bool)]) -> String {

@@ -19,7 +19,7 @@
 //! filter asks for a state an untouched broadcast lacks, such as read, only the touched ones
 //! that have it): the work grows with what the user touched, not with every broadcast.
 
-use super::{Archived, Bind, Filter, Snoozed, Sql};
+use super::{Archived, Bind, Filter, Snoozed, Sql, state_conditions};
 use crate::time::now_ms;
 
 /// Whether the personal half of a count under `f` can come from the tallies. Search and
@@ -132,7 +132,8 @@ pub(super) fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
     debug_assert!(covers(f));
     let tallied = kind(sql, f, "c");
     let touched_kind = kind(sql, f, "n");
-    let state = and(&broadcast_state(sql, f));
+    let now = sql.bind(Bind::Int(now_ms()));
+    let state = and(&state_conditions(f, "s", &now));
     // `CROSS JOIN` makes SQLite, which has no statistics, start from the user's state rows;
     // left to choose, it may walk every broadcast of a severity instead.
     let touched = format!(
@@ -151,26 +152,4 @@ pub(super) fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
     } else {
         format!("({touched} AND {state})")
     }
-}
-
-/// Conditions of `f` on a user's state of a broadcast, `broadcast_status` aliased `s`.
-fn broadcast_state(sql: &mut Sql, f: &Filter) -> Vec<String> {
-    let is = |set: bool| if set { "IS NOT NULL" } else { "IS NULL" };
-    let mut c = Vec::new();
-    if let Some(r) = f.read {
-        c.push(format!("s.read {}", is(r)));
-    }
-    if let Some(saved) = f.saved {
-        c.push(format!("s.saved {}", is(saved)));
-    }
-    match f.archived {
-        Archived::Exclude => c.push("s.archived IS NULL".into()),
-        Archived::Only => c.push("s.archived IS NOT NULL".into()),
-        Archived::Any => {}
-    }
-    if f.snoozed == Snoozed::Hide {
-        let now = sql.bind(Bind::Int(now_ms()));
-        c.push(format!("(s.snoozed_until IS NULL OR s.snoozed_until <= {now})"));
-    }
-    c
 }
