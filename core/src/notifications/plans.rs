@@ -233,10 +233,24 @@ async fn postgres_refresh_leaves_a_busy_table_for_the_next_turn() {
     drop_postgres_database(db, name).await;
 }
 
+/// How many entries wait in the pending lists of the search's trigram indexes (read with
+/// contrib's `pgstattuple`, which the tests' superuser may install).
+async fn pending_trigrams(db: &Db) -> i64 {
+    let pending = "SELECT CAST(SUM(g.pending_tuples) AS BIGINT) FROM (VALUES ('notifications_title_trgm'),
+         ('notifications_description_trgm')) AS i (name), LATERAL pgstatginindex(i.name::regclass) AS g";
+    let crate::db::Pool::Postgres(pool) = db.writer() else { unreachable!("a PostgreSQL database") };
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pgstattuple").execute(pool).await.unwrap();
+    sqlx::query_scalar(pending).fetch_one(pool).await.unwrap()
+}
+
 #[tokio::test]
 async fn postgres_searches_read_the_trigram_indexes() {
     let (db, name) = postgres_database().await;
+    // The refresh merges what the insertions left in the indexes' pending lists, which every
+    // search would otherwise read through.
+    assert!(pending_trigrams(&db).await > 0, "the filling left nothing pending");
     refreshed(&db).await;
+    assert_eq!(pending_trigrams(&db).await, 0, "the refresh left trigrams pending");
     let q = ListQuery { filter: Filter { search: Some("deploy".into()), ..Filter::default() }, ..ListQuery::default() };
     let through_indexes = |p: &str| {
         p.contains("Bitmap Index Scan on notifications_title_trgm")
