@@ -20,6 +20,9 @@ use tokio::sync::Notify;
 use crate::group_commit::Committer;
 use crate::{Error, Result};
 
+mod readers;
+pub use readers::Readers;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -47,7 +50,7 @@ enum Pools {
     /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
     /// from read to write transactions.
     Sqlite {
-        read: SqlitePool,
+        read: Readers,
         write: SqlitePool,
     },
     Postgres(PgPool),
@@ -56,7 +59,10 @@ enum Pools {
 /// A borrowed pool of either engine; what [`with_pool!`](crate::with_pool) matches on.
 #[derive(Clone, Copy, Debug)]
 pub enum Pool<'a> {
+    /// SQLite's writer.
     Sqlite(&'a SqlitePool),
+    /// SQLite's readers.
+    SqliteRead(&'a Readers),
     Postgres(&'a PgPool),
 }
 
@@ -86,6 +92,7 @@ macro_rules! with_pool {
     ($pool:expr, |$c:ident| $body:expr) => {
         match $pool {
             $crate::db::Pool::Sqlite($c) => $body,
+            $crate::db::Pool::SqliteRead($c) => $body,
             $crate::db::Pool::Postgres($c) => $body,
         }
     };
@@ -170,17 +177,16 @@ impl Db {
                         .map_err(|e| Error::Config(format!("database_url: cannot create {}: {e}", dir.display())))?;
                 }
             }
+            // A file this process opened has nothing for a ping to find; see `readers`.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite)))
-                .acquire_timeout(settings.acquire_timeout)
-                .connect_with(options)
-                .await?;
+            let size = settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite));
+            let read = Readers::open(options, size, settings.acquire_timeout).await?;
             Ok(Db::new(Pools::Sqlite { read, write }))
         } else {
             Err(Error::Config(format!(
@@ -210,7 +216,7 @@ impl Db {
     /// The pool for queries that only read.
     pub fn reader(&self) -> Pool<'_> {
         match &self.pools {
-            Pools::Sqlite { read, .. } => Pool::Sqlite(read),
+            Pools::Sqlite { read, .. } => Pool::SqliteRead(read),
             Pools::Postgres(pool) => Pool::Postgres(pool),
         }
     }
