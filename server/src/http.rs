@@ -3,7 +3,7 @@
 mod csrf;
 mod deadline;
 mod deliveries;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod health;
 mod limits;

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 
 use crate::config::HttpSettings;
 
+mod live;
+
 /// Accepts connections on `listener` and serves `router` on each until `shutdown` resolves;
 /// then stops accepting, asks every connection to finish its current request, and returns
 /// once all have closed.
@@ -51,6 +53,22 @@ pub async fn serve(
         let router = router.clone();
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
+            let is_stream = tokio::select! {
+                decided = live::is_stream_request(&stream, header_timeout) => decided,
+                _ = async { stopping.wait_for(|s| *s).await.map(|_| ()) } => None,
+            };
+            match is_stream {
+                // Nothing arrived in time, or the client left: as hyper's header timeout.
+                None => return,
+                Some(true) => {
+                    // The stream ends itself on shutdown (see `http::stream`); holding
+                    // `stopping` makes the shutdown wait for it.
+                    live::serve(stream, remote, router, header_timeout, max_buf).await;
+                    drop(stopping);
+                    return;
+                }
+                Some(false) => {}
+            }
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(remote));
                 router.clone().oneshot(req)

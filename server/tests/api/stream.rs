@@ -186,3 +186,122 @@ both!(a_stuck_client_slows_neither_publishers_nor_other_clients, |app| async {
     }
     drop(stuck);
 });
+
+/// Sends `request` on a new connection and reads until the response holds every one of
+/// `wanted` (with none, until the server closes), or `wait` passes; returns what was read and
+/// whether the server closed the connection.
+async fn raw(app: &crate::helpers::TestApp, request: &str, wanted: &[&str], wait: Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if !wanted.is_empty() && wanted.iter().all(|w| String::from_utf8_lossy(&got).contains(w)) {
+            return (String::from_utf8_lossy(&got).into_owned(), false);
+        }
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+// A connection whose first request is the stream is served without hyper (`serve::live`):
+// the same router answers, and the response must be HTTP/1.1 as hyper would write it.
+both!(a_stream_on_its_own_connection_is_chunked_http_1_1, |app| async {
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    let request = format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
+    let publisher = {
+        let base = app.base.clone();
+        let t = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            reqwest::Client::new()
+                .post(format!("{base}/api/notifications/notifications"))
+                .bearer_auth(&t)
+                .json(&json!({"recipients": to(&["user:default/alice"]), "payload": {"title": "over the lean path"}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let (got, closed) = raw(&app, &request, &["event: notification", "over the lean path"], WAIT).await;
+    assert_eq!(publisher.await.unwrap(), 200);
+    assert!(!closed, "the stream stays open: {got}");
+    let (head, body) = got.split_once("\r\n\r\n").expect("a response head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for line in ["content-type: text/event-stream", "transfer-encoding: chunked", "connection: close", "date: "] {
+        assert!(head.contains(line), "{line} in {head}");
+    }
+    assert!(!head.contains("content-length"), "{head}");
+    // Chunked framing: a hexadecimal size line before each piece of the stream.
+    let first = body.lines().next().unwrap();
+    assert!(u64::from_str_radix(first.trim(), 16).is_ok_and(|n| n > 0), "a chunk size first: {body}");
+    assert!(body.contains("event: status"), "{body}");
+});
+
+both!(refusals_on_the_lean_stream_path_are_json_errors, |app| async {
+    let alice = app.user_token("alice").await;
+    // No credentials: the router's 401, with a length, and the connection closed after it.
+    let (got, closed) = raw(&app, "GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\n\r\n", &[], WAIT).await;
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("content-length: {}", body.len())), "{head}");
+    assert!(serde_json::from_str::<serde_json::Value>(body).unwrap()["error"]["message"].is_string(), "{body}");
+    assert!(closed);
+    // A stream request has no body.
+    let with_body = format!(
+        "GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (got, closed) = raw(&app, &with_body, &[], WAIT).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert!(got.contains("no body") && closed, "{got}");
+    // A bad Last-Event-ID is the handler's 400, as through hyper.
+    let bad = format!(
+        "GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nLast-Event-ID: x\r\n\r\n"
+    );
+    let (got, _) = raw(&app, &bad, &[], WAIT).await;
+    assert!(got.starts_with("HTTP/1.1 400") && got.contains("Last-Event-ID"), "{got}");
+    // HTTP/1.0 has no chunked encoding: the stream ends with the connection instead.
+    let old = format!("GET /api/notifications/stream HTTP/1.0\r\nAuthorization: Bearer {alice}\r\n\r\n");
+    let (got, closed) = raw(&app, &old, &["event: status"], WAIT).await;
+    assert!(got.starts_with("HTTP/1.1 200") && !closed, "{got}");
+    assert!(!got.to_ascii_lowercase().contains("transfer-encoding"), "{got}");
+    assert!(got.split_once("\r\n\r\n").unwrap().1.starts_with("retry:"), "the events come unframed: {got}");
+});
+
+// A browser may send its stream request on a connection that already served a page: that one
+// stays with hyper, and must stream all the same.
+both!(a_stream_after_another_request_on_the_same_connection_streams, |app| async {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let mut got = String::new();
+    let mut read_until = async |conn: &mut tokio::net::TcpStream, got: &mut String, needle: &str| {
+        while !got.contains(needle) {
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout(WAIT, conn.read(&mut buf)).await.expect("in time").unwrap();
+            assert!(n > 0, "the connection closed: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    let status = format!("GET /api/notifications/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
+    conn.write_all(status.as_bytes()).await.unwrap();
+    read_until(&mut conn, &mut got, "\"read\":0}").await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    got.clear();
+    let stream = format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
+    conn.write_all(stream.as_bytes()).await.unwrap();
+    read_until(&mut conn, &mut got, "event: status").await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(!got.to_ascii_lowercase().contains("connection: close"), "hyper serves it: {got}");
+    app.publish(&t, to(&["user:default/alice"]), json!({"title": "through hyper"})).await;
+    read_until(&mut conn, &mut got, "through hyper").await;
+});
