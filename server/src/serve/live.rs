@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::http::{HeaderName, HeaderValue, Request, Response, Version, header};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,7 +53,7 @@ pub async fn serve(
     header_timeout: Duration,
     max_head: usize,
 ) {
-    let request = match tokio::time::timeout(header_timeout, read_head(&mut stream, max_head)).await {
+    let mut request = match tokio::time::timeout(header_timeout, read_head(&mut stream, max_head)).await {
         Ok(Ok(request)) => request,
         Ok(Err(Refused::Gone)) | Err(_) => return,
         Ok(Err(Refused::Bad(why))) => {
@@ -62,7 +62,6 @@ pub async fn serve(
         }
     };
     let chunked = request.version() == Version::HTTP_11;
-    let mut request = request;
     request.extensions_mut().insert(ConnectInfo(remote));
     let response = match router.oneshot(request).await {
         Ok(response) => response,
@@ -136,7 +135,7 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>, chunke
     let mut head = format!("HTTP/1.1 {} {}\r\n", parts.status.as_u16(), parts.status.canonical_reason().unwrap_or(""))
         .into_bytes();
     for (name, value) in &parts.headers {
-        if is_hop_by_hop(name) {
+        if written_here(name) {
             continue;
         }
         head.extend_from_slice(name.as_str().as_bytes());
@@ -157,9 +156,6 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>, chunke
     head.extend_from_slice(b"\r\n");
     stream.write_all(&head).await?;
     drop(head);
-    if parts.status == StatusCode::NOT_MODIFIED || length == Some(0) {
-        return stream.shutdown().await;
-    }
     let mut body = body.into_data_stream();
     loop {
         tokio::select! {
@@ -184,7 +180,6 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>, chunke
             readable = stream.readable() => {
                 readable?;
                 match stream.try_read(&mut [0u8; 64]) {
-                    Ok(0) => return Ok(()),
                     Ok(_) => return Ok(()),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
@@ -198,7 +193,8 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>, chunke
     stream.shutdown().await
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
+/// The response headers this path writes itself: the framing, `connection: close` and `date`.
+fn written_here(name: &HeaderName) -> bool {
     [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH, header::DATE].contains(name)
         || name.as_str() == "keep-alive"
 }
