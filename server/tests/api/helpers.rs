@@ -63,6 +63,9 @@ pub struct TestApp {
     /// The database URL, for starting a second instance on the same database.
     pub database_url: String,
     pg_database: Option<String>,
+    /// Starts a graceful shutdown (what SIGTERM does); `None` when not serving.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
 }
 
@@ -186,9 +189,18 @@ async fn start(
     let db = app.state().hub.db.clone();
     let publish = app.state().hub.publish.clone();
     directory::import_catalog(&db, CATALOG).await.expect("import catalog");
-    if serve {
-        tokio::spawn(app.run(std::future::pending()));
-    }
+    let (stop, served) = if serve {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Dropping the app without `shut_down` leaves it serving, as before the stop existed.
+        let shutdown = async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        (Some(stop), Some(tokio::spawn(app.run(shutdown))))
+    } else {
+        (None, None)
+    };
     TestApp {
         base: format!("http://{addr}"),
         db,
@@ -197,6 +209,8 @@ async fn start(
         password: "correct-horse",
         database_url,
         pg_database,
+        stop,
+        served,
         _dir: dir,
     }
 }
@@ -370,6 +384,12 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 200, "publish failed: {:?}", r.body);
         r.body.as_array().cloned().expect("an array of notifications")
+    }
+
+    /// Shuts the instance down as SIGTERM does, and waits until it has stopped serving.
+    pub async fn shut_down(&mut self) {
+        self.stop.take().expect("a serving instance").send(()).expect("the instance is running");
+        self.served.take().expect("a serving instance").await.expect("serving task").expect("a clean shutdown");
     }
 
     /// Drops the PostgreSQL database of this test.

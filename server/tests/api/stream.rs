@@ -162,18 +162,11 @@ async fn two_instances_on_one_postgres_deliver_each_others_events() {
 }
 
 both!(a_stuck_client_slows_neither_publishers_nor_other_clients, |app| async {
-    use tokio::io::AsyncWriteExt;
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
     // Connects and never reads a byte.
-    let mut stuck = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
-    stuck
-        .write_all(
-            format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .unwrap();
+    let mut stuck = Raw::connect(&app).await;
+    stuck.send(&stream_request(&alice)).await;
     let mut reader = SseClient::connect(&app.base, &alice, None, "").await.unwrap();
     reader.next_of("status", WAIT).await.unwrap();
     let big = "x".repeat(8 * 1024);
@@ -187,26 +180,54 @@ both!(a_stuck_client_slows_neither_publishers_nor_other_clients, |app| async {
     drop(stuck);
 });
 
-/// Sends `request` on a new connection and reads until the response holds every one of
-/// `wanted` (with none, until the server closes), or `wait` passes; returns what was read and
-/// whether the server closed the connection.
-async fn raw(app: &crate::helpers::TestApp, request: &str, wanted: &[&str], wait: Duration) -> (String, bool) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        if !wanted.is_empty() && wanted.iter().all(|w| String::from_utf8_lossy(&got).contains(w)) {
-            return (String::from_utf8_lossy(&got).into_owned(), false);
-        }
-        let mut buf = [0u8; 4096];
-        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+/// A raw HTTP connection, for what reqwest hides: framing, reuse, closing.
+struct Raw {
+    conn: tokio::net::TcpStream,
+    /// Everything read so far.
+    got: String,
+}
+
+impl Raw {
+    async fn connect(app: &crate::helpers::TestApp) -> Raw {
+        let conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+        Raw { conn, got: String::new() }
+    }
+
+    async fn send(&mut self, request: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.conn.write_all(request.as_bytes()).await.unwrap();
+    }
+
+    /// Reads until what was read holds every one of `wanted` (with none, until the server
+    /// closes), or `wait` passes; returns whether the server closed the connection.
+    async fn read_until(&mut self, wanted: &[&str], wait: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if !wanted.is_empty() && wanted.iter().all(|w| self.got.contains(w)) {
+                return false;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.conn.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(n)) => self.got.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => return false,
+            }
         }
     }
+}
+
+/// Sends `request` on a new connection and reads as [`Raw::read_until`]; returns what was
+/// read and whether the server closed the connection.
+async fn raw(app: &crate::helpers::TestApp, request: &str, wanted: &[&str], wait: Duration) -> (String, bool) {
+    let mut conn = Raw::connect(app).await;
+    conn.send(request).await;
+    let closed = conn.read_until(wanted, wait).await;
+    (conn.got, closed)
+}
+
+fn stream_request(token: &str) -> String {
+    format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n")
 }
 
 // A connection whose first request is the stream is served without hyper (`serve::live`):
@@ -214,7 +235,7 @@ async fn raw(app: &crate::helpers::TestApp, request: &str, wanted: &[&str], wait
 both!(a_stream_on_its_own_connection_is_chunked_http_1_1, |app| async {
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
-    let request = format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
+    let request = stream_request(&alice);
     let publisher = {
         let base = app.base.clone();
         let t = t.clone();
@@ -279,29 +300,43 @@ both!(refusals_on_the_lean_stream_path_are_json_errors, |app| async {
 // A browser may send its stream request on a connection that already served a page: that one
 // stays with hyper, and must stream all the same.
 both!(a_stream_after_another_request_on_the_same_connection_streams, |app| async {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
-    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
-    let mut got = String::new();
-    let mut read_until = async |conn: &mut tokio::net::TcpStream, got: &mut String, needle: &str| {
-        while !got.contains(needle) {
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, conn.read(&mut buf)).await.expect("in time").unwrap();
-            assert!(n > 0, "the connection closed: {got}");
-            got.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    };
-    let status = format!("GET /api/notifications/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
-    conn.write_all(status.as_bytes()).await.unwrap();
-    read_until(&mut conn, &mut got, "\"read\":0}").await;
-    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    got.clear();
-    let stream = format!("GET /api/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n");
-    conn.write_all(stream.as_bytes()).await.unwrap();
-    read_until(&mut conn, &mut got, "event: status").await;
-    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    assert!(!got.to_ascii_lowercase().contains("connection: close"), "hyper serves it: {got}");
+    let mut conn = Raw::connect(&app).await;
+    conn.send(&format!("GET /api/notifications/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n"))
+        .await;
+    assert!(!conn.read_until(&["\"read\":0}"], WAIT).await, "the connection stays open: {}", conn.got);
+    assert!(conn.got.starts_with("HTTP/1.1 200") && conn.got.contains("\"read\":0}"), "{}", conn.got);
+    conn.got.clear();
+    conn.send(&stream_request(&alice)).await;
+    assert!(!conn.read_until(&["event: status"], WAIT).await, "{}", conn.got);
+    assert!(conn.got.starts_with("HTTP/1.1 200") && conn.got.contains("event: status"), "{}", conn.got);
+    assert!(!conn.got.to_ascii_lowercase().contains("connection: close"), "hyper serves it: {}", conn.got);
     app.publish(&t, to(&["user:default/alice"]), json!({"title": "through hyper"})).await;
-    read_until(&mut conn, &mut got, "through hyper").await;
+    assert!(!conn.read_until(&["through hyper"], WAIT).await);
+    assert!(conn.got.contains("through hyper"), "{}", conn.got);
 });
+
+// A graceful shutdown ends every stream, on the lean path as through hyper, so that it
+// completes (clients reconnect, to the restarted server or another, with Last-Event-ID).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_ends_the_streams_of_both_paths() {
+    let mut app = spawn_app(Backend::Sqlite).await;
+    let alice = app.user_token("alice").await;
+    let mut lean = Raw::connect(&app).await;
+    lean.send(&stream_request(&alice)).await;
+    assert!(!lean.read_until(&["event: status"], WAIT).await && lean.got.contains("event: status"), "{}", lean.got);
+    let mut pooled = Raw::connect(&app).await;
+    pooled
+        .send(&format!("GET /api/notifications/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n"))
+        .await;
+    assert!(!pooled.read_until(&["\"read\":0}"], WAIT).await);
+    pooled.send(&stream_request(&alice)).await;
+    assert!(!pooled.read_until(&["event: status"], WAIT).await && pooled.got.contains("event: status"));
+
+    tokio::time::timeout(WAIT, app.shut_down()).await.expect("no open stream holds the shutdown up");
+    assert!(lean.read_until(&[], WAIT).await, "the lean path closed its stream");
+    assert!(lean.got.ends_with("0\r\n\r\n"), "with the end of a chunked body: {}", lean.got);
+    assert!(pooled.read_until(&[], WAIT).await, "hyper closed its stream");
+    app.cleanup().await;
+}
