@@ -433,6 +433,30 @@ const COLUMNS: &str = "n.id, n.user_ref, n.origin, n.created, n.updated, n.title
 /// `$1` is the user. With `walk`, the filter matches many rows: a minimum severity or a
 /// search is checked on each row instead of being used to find the rows (see [`list`]).
 fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
+    let (personal, broadcast) = conditions(sql, f, walk);
+    (
+        format!(
+            "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived,
+                 n.snoozed_until AS snoozed_until
+             FROM notifications n WHERE {personal}"
+        ),
+        broadcasts(&broadcast),
+    )
+}
+
+/// The broadcasts `n` that meet `conditions`, with the state `s` the user (`$1`) gave them.
+fn broadcasts(conditions: &str) -> String {
+    format!(
+        "SELECT {COLUMNS}, s.read AS read, s.saved AS saved, s.archived AS archived,
+             s.snoozed_until AS snoozed_until
+         FROM notifications n LEFT JOIN broadcast_status s ON s.notification_id = n.id AND s.user_ref = $1
+         WHERE {conditions}"
+    )
+}
+
+/// The conditions of [`halves`]: on the personal notifications `n`, and on the broadcasts `n`
+/// with the user's state `s`.
+fn conditions(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
     let mut conds = Vec::new();
     let mut from_matches = false;
     if let Some(s) = &f.search {
@@ -463,21 +487,7 @@ fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
     let mut broadcast = vec!["n.user_ref IS NULL".to_string()];
     broadcast.extend(conds);
     broadcast.extend(state("s"));
-    (
-        format!(
-            "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived,
-                 n.snoozed_until AS snoozed_until
-             FROM notifications n WHERE {}",
-            personal.join(" AND ")
-        ),
-        format!(
-            "SELECT {COLUMNS}, s.read AS read, s.saved AS saved, s.archived AS archived,
-                 s.snoozed_until AS snoozed_until
-             FROM notifications n LEFT JOIN broadcast_status s ON s.notification_id = n.id AND s.user_ref = $1
-             WHERE {}",
-            broadcast.join(" AND ")
-        ),
-    )
+    (personal.join(" AND "), broadcast.join(" AND "))
 }
 
 /// Conditions of `f` on the state columns (read, saved, archived, snoozed_until) of the table
@@ -644,6 +654,19 @@ fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bin
         let personal = counts::personal(&mut sql, f);
         let broadcasts = counts::broadcasts(&mut sql, f);
         return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
+    }
+    if backend == Backend::Sqlite && f.search.as_deref().is_some_and(search::indexed) {
+        // Each match is looked up among the narrow facets of the user's notifications
+        // rather than in their wide rows (migration 0009), which it reads the same columns of.
+        let (personal, broadcast) = conditions(&mut sql, f, false);
+        let broadcast = broadcasts(&broadcast);
+        return (
+            format!(
+                "SELECT (SELECT COUNT(*) FROM notification_facets n WHERE {personal})
+                     + (SELECT COUNT(*) FROM ({broadcast}) AS b)"
+            ),
+            sql.binds,
+        );
     }
     let (personal, broadcast) = halves(&mut sql, f, false);
     (format!("SELECT (SELECT COUNT(*) FROM ({personal}) AS p) + (SELECT COUNT(*) FROM ({broadcast}) AS b)"), sql.binds)
