@@ -5,7 +5,7 @@
 //! *before* reading the log, so an event committed in between is in both, and the copy from
 //! the bus is skipped by id: no gap, no duplicate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use herald_core::events::{self, Event};
 use herald_core::{Hub, notifications};
 use herald_model::EntityRef;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, watch};
 
 use super::error::ApiError;
 use super::extract::{QueryPairs, UserCaller};
@@ -25,9 +25,6 @@ use crate::startup::AppState;
 
 /// How long a browser waits before reconnecting (the SSE `retry:` hint).
 const RETRY: Duration = Duration::from_secs(2);
-/// Events queued for one client; a client that does not read them falls behind the bus and
-/// gets a `reset`.
-const CLIENT_QUEUE: usize = 64;
 /// Events replayed per log query.
 const REPLAY_BATCH: i64 = 500;
 
@@ -144,135 +141,174 @@ pub async fn stream(
     // module comment.
     let start = last.unwrap_or_else(|| state.hub.bus.head());
     let bus = state.hub.bus.subscribe();
-    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-    tokio::spawn(follow(state.hub.clone(), user, start, last.is_none(), bus, tx, permit, state.shutting_down.clone()));
-    let body =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
+    // The stream follows the bus itself, polled by the connection that writes it: one task
+    // and no queue per client, so a broadcast wakes each stream once.
+    let follower = Follower {
+        hub: state.hub.clone(),
+        user,
+        bus,
+        position: start,
+        ready: VecDeque::new(),
+        phase: Phase::Connecting { fresh: last.is_none() },
+        shutting_down: state.shutting_down.clone(),
+        _permit: permit,
+    };
+    let body = futures::stream::unfold(follower, |mut f| async move {
+        let e = f.next().await?;
+        Some((Ok::<_, Infallible>(e), f))
+    });
     let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"));
     // Proxies such as nginx must not buffer the stream.
     Ok(([("x-accel-buffering", "no"), ("cache-control", "no-cache")], sse).into_response())
 }
 
-/// Why a stream ended early.
-enum Stop {
-    /// The client went away.
-    Gone,
-    /// The client's position is no longer in the log.
-    Reset,
-}
-
-async fn follow(
+/// One client's stream: the events it missed, from the log, then the bus's.
+struct Follower {
     hub: Hub,
     user: EntityRef,
-    start: i64,
-    fresh: bool,
-    mut bus: broadcast::Receiver<Arc<Event>>,
-    tx: mpsc::Sender<SseEvent>,
+    bus: broadcast::Receiver<Arc<Event>>,
+    /// The last event passed on or skipped; every later one is still to come.
+    position: i64,
+    /// Events to send before reading anything more.
+    ready: VecDeque<SseEvent>,
+    phase: Phase,
+    shutting_down: watch::Receiver<bool>,
     _permit: StreamPermit,
-    mut shutting_down: tokio::sync::watch::Receiver<bool>,
-) {
-    let send = |e: SseEvent| {
-        let tx = tx.clone();
-        async move { tx.send(e).await.map_err(|_| Stop::Gone) }
-    };
-    let stopping = *shutting_down.borrow_and_update();
-    if stopping || send(SseEvent::default().retry(RETRY).comment("connected")).await.is_err() {
-        return;
-    }
-    // The replay and status queries are boxed: inline, their futures would make every idle
-    // stream's task as large as the largest query, for the stream's whole life.
-    let mut position = match Box::pin(replay(&hub, &user, start, &tx)).await {
-        Ok(p) => p,
-        Err(Stop::Gone) => return,
-        // A first connect has nothing to catch up on: it simply starts at the head.
-        Err(Stop::Reset) if fresh => hub.bus.head(),
-        Err(Stop::Reset) => {
-            let head = hub.bus.head();
-            if send(reset(head)).await.is_err() {
-                return;
+}
+
+enum Phase {
+    /// Not started; `fresh` for a first connect, which has nothing to catch up on.
+    Connecting { fresh: bool },
+    /// Replaying the log after `position`.
+    Replaying { fresh: bool },
+    /// Following the bus.
+    Following,
+    /// Ending once `ready` is sent.
+    Ended,
+}
+
+impl Follower {
+    /// The next event to send; `None` ends the stream.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(e);
             }
-            head
+            match self.phase {
+                Phase::Connecting { fresh } => {
+                    if *self.shutting_down.borrow_and_update() {
+                        return None;
+                    }
+                    self.ready.push_back(SseEvent::default().retry(RETRY).comment("connected"));
+                    // Boxed, as the other queries: inline, their futures would make every
+                    // idle stream as large as the largest query, for the stream's whole life.
+                    self.phase = match Box::pin(in_log(&self.hub, self.position)).await {
+                        true => Phase::Replaying { fresh },
+                        false => self.restart(fresh).await,
+                    };
+                }
+                Phase::Replaying { fresh } => {
+                    let batch = Box::pin(events::since(&self.hub.db, self.position, Some(&self.user), REPLAY_BATCH));
+                    match batch.await {
+                        Ok(batch) => {
+                            let done = (batch.len() as i64) < REPLAY_BATCH;
+                            for e in &batch {
+                                self.ready.push_back(to_sse(e));
+                                self.position = e.id;
+                            }
+                            if done {
+                                self.phase = self.status(self.position).await;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "replay failed");
+                            self.phase = self.restart(fresh).await;
+                        }
+                    }
+                }
+                Phase::Following => {
+                    let received = tokio::select! {
+                        received = self.bus.recv() => received,
+                        // Ending the stream lets a graceful shutdown finish; clients reconnect
+                        // elsewhere (or to the restarted server) with Last-Event-ID.
+                        _ = self.shutting_down.changed() => return None,
+                    };
+                    self.received(received).await;
+                }
+                Phase::Ended => return None,
+            }
         }
-    };
-    if Box::pin(send_status(&hub, &user, position, &tx)).await.is_err() {
-        return;
     }
-    loop {
-        tokio::select! {
-            received = bus.recv() => match received {
-                Ok(e) => {
-                    if e.id <= position {
-                        continue;
-                    }
-                    position = e.id;
-                    if !e.concerns(&user) {
-                        continue;
-                    }
-                    if send(to_sse(&e)).await.is_err() {
-                        return;
-                    }
-                    if e.kind == "update" && Box::pin(send_status(&hub, &user, e.id, &tx)).await.is_err() {
-                        return;
+
+    /// Starts over at the bus's head, where the log cannot catch the client up; a client
+    /// that asked for a replay is told to refetch.
+    async fn restart(&mut self, fresh: bool) -> Phase {
+        self.position = self.hub.bus.head();
+        if !fresh {
+            self.ready.push_back(reset(self.position));
+        }
+        self.status(self.position).await
+    }
+
+    /// Queues the user's unread and read counts as of event `id`; the phase that follows.
+    async fn status(&mut self, id: i64) -> Phase {
+        match Box::pin(notifications::status(&self.hub.db, &self.user)).await {
+            Ok(status) => {
+                let data = serde_json::to_string(&status).unwrap_or_default();
+                self.ready.push_back(SseEvent::default().id(id.to_string()).event("status").data(data));
+                Phase::Following
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "status for a stream failed");
+                Phase::Ended
+            }
+        }
+    }
+
+    async fn received(&mut self, received: Result<Arc<Event>, broadcast::error::RecvError>) {
+        match received {
+            Ok(e) if e.id > self.position => {
+                self.position = e.id;
+                if e.concerns(&self.user) {
+                    self.ready.push_back(to_sse(&e));
+                    if e.kind == "update" {
+                        self.phase = self.status(e.id).await;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // This client fell behind the bus: it must refetch.
-                    position = hub.bus.head();
-                    if send(reset(position)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            _ = tx.closed() => return,
-            // Ending the stream lets a graceful shutdown finish; clients reconnect elsewhere
-            // (or to the restarted server) with Last-Event-ID.
-            _ = shutting_down.changed() => return,
+            }
+            // Already replayed from the log.
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // This client fell behind the bus: it must refetch.
+                self.position = self.hub.bus.head();
+                self.ready.push_back(reset(self.position));
+            }
+            Err(broadcast::error::RecvError::Closed) => self.phase = Phase::Ended,
         }
     }
 }
 
-/// Sends the user's events after `after`; returns the new position.
-async fn replay(hub: &Hub, user: &EntityRef, after: i64, tx: &mpsc::Sender<SseEvent>) -> Result<i64, Stop> {
+/// Whether the events after `after` are all still in the log.
+async fn in_log(hub: &Hub, after: i64) -> bool {
     let head = hub.bus.head();
     match events::bounds(&hub.db).await {
         // Events after `after` were pruned: the client cannot catch up from the log.
-        Ok(Some((oldest, newest))) if after + 1 < oldest || after > newest.max(head) => return Err(Stop::Reset),
-        Ok(None) if after != head => return Err(Stop::Reset),
+        Ok(Some((oldest, newest))) => !(after + 1 < oldest || after > newest.max(head)),
+        Ok(None) => after == head,
         Err(e) => {
             tracing::warn!(error = %e, "replay failed");
-            return Err(Stop::Reset);
-        }
-        _ => {}
-    }
-    let mut position = after;
-    loop {
-        let batch = events::since(&hub.db, position, Some(user), REPLAY_BATCH).await.map_err(|e| {
-            tracing::warn!(error = %e, "replay failed");
-            Stop::Reset
-        })?;
-        let done = (batch.len() as i64) < REPLAY_BATCH;
-        for e in &batch {
-            tx.send(to_sse(e)).await.map_err(|_| Stop::Gone)?;
-            position = e.id;
-        }
-        if done {
-            return Ok(position);
+            false
         }
     }
-}
-
-async fn send_status(hub: &Hub, user: &EntityRef, id: i64, tx: &mpsc::Sender<SseEvent>) -> Result<(), Stop> {
-    let status = notifications::status(&hub.db, user).await.map_err(|e| {
-        tracing::warn!(error = %e, "status for a stream failed");
-        Stop::Gone
-    })?;
-    let data = serde_json::to_string(&status).unwrap_or_default();
-    tx.send(SseEvent::default().id(id.to_string()).event("status").data(data)).await.map_err(|_| Stop::Gone)
 }
 
 fn to_sse(e: &Event) -> SseEvent {
-    metrics::counter!("herald_sse_events_sent_total", "kind" => e.kind.clone()).increment(1);
+    // Per client per event: the known kinds are labelled without allocating.
+    match e.kind.as_str() {
+        "notification" => metrics::counter!("herald_sse_events_sent_total", "kind" => "notification").increment(1),
+        "update" => metrics::counter!("herald_sse_events_sent_total", "kind" => "update").increment(1),
+        other => metrics::counter!("herald_sse_events_sent_total", "kind" => other.to_string()).increment(1),
+    }
     SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(e.payload.as_str())
 }
 
