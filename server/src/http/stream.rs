@@ -27,6 +27,8 @@ use crate::startup::AppState;
 const RETRY: Duration = Duration::from_secs(2);
 /// Events replayed per log query.
 const REPLAY_BATCH: i64 = 500;
+/// Room for events a stream keeps once it has sent them all (following the bus needs a few).
+const IDLE_CAPACITY: usize = 8;
 
 /// Counts open streams per user to enforce the configured cap.
 #[derive(Debug, Default)]
@@ -192,6 +194,10 @@ impl Follower {
     async fn next(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(e) = self.ready.pop_front() {
+                if self.ready.is_empty() && self.ready.capacity() > IDLE_CAPACITY {
+                    // A replay filled it: an idle stream must not keep that room for its life.
+                    self.ready = VecDeque::new();
+                }
                 return Some(e);
             }
             match self.phase {
