@@ -655,21 +655,20 @@ fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bin
         let broadcasts = counts::broadcasts(&mut sql, f);
         return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
     }
-    if backend == Backend::Sqlite && f.search.as_deref().is_some_and(search::indexed) {
-        // Each match is looked up among the narrow facets of the user's notifications
-        // rather than in their wide rows (migration 0009), which it reads the same columns of.
-        let (personal, broadcast) = conditions(&mut sql, f, false);
-        let broadcast = broadcasts(&broadcast);
-        return (
-            format!(
-                "SELECT (SELECT COUNT(*) FROM notification_facets n WHERE {personal})
-                     + (SELECT COUNT(*) FROM ({broadcast}) AS b)"
-            ),
-            sql.binds,
-        );
-    }
-    let (personal, broadcast) = halves(&mut sql, f, false);
-    (format!("SELECT (SELECT COUNT(*) FROM ({personal}) AS p) + (SELECT COUNT(*) FROM ({broadcast}) AS b)"), sql.binds)
+    let (personal, broadcast) = conditions(&mut sql, f, false);
+    // On SQLite a search looks each of its matches up among the narrow facets of the user's
+    // notifications (migration 0009) rather than in their wide rows; both hold every column
+    // a filter reads.
+    let rows = if backend == Backend::Sqlite && f.search.as_deref().is_some_and(search::indexed) {
+        "notification_facets"
+    } else {
+        "notifications"
+    };
+    let broadcast = broadcasts(&broadcast);
+    (
+        format!("SELECT (SELECT COUNT(*) FROM {rows} n WHERE {personal}) + (SELECT COUNT(*) FROM ({broadcast}) AS b)"),
+        sql.binds,
+    )
 }
 
 /// One notification, if `user` may see it.
