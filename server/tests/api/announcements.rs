@@ -139,7 +139,11 @@ both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     assert_eq!(a.state, "scheduled");
     assert!(titles(&app, &bob).await.is_empty(), "not before its time");
     eventually("the scheduled announcement arrives", async || titles(&app, &bob).await == ["Published on time"]).await;
-    assert_eq!(announcements::get(&app.db, &a.id).await.unwrap().state, "published");
+    // Marked published just after its notifications commit, so a reader may see them first.
+    eventually("it is marked published", async || {
+        announcements::get(&app.db, &a.id).await.unwrap().state == "published"
+    })
+    .await;
 
     let mut short = draft("Short-lived", &["user:default/bob"]);
     short.expires_at = Some(herald_core::time::now_ms() + 1500);
