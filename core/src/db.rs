@@ -20,7 +20,10 @@ use tokio::sync::Notify;
 use crate::group_commit::Committer;
 use crate::{Error, Result};
 
+mod deferred;
 mod readers;
+
+pub(crate) use deferred::{EventRow, NotificationRow};
 pub use readers::Readers;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -76,6 +79,8 @@ pub struct Tx {
     pub(crate) logged_event: bool,
     /// Whether this transaction holds the event-log lock (PostgreSQL).
     pub(crate) log_locked: bool,
+    /// Inserts held back to be written together (see [`deferred`]).
+    deferred: deferred::Deferred,
 }
 
 /// The engine-specific part of a [`Tx`].
@@ -98,10 +103,13 @@ macro_rules! with_pool {
     };
 }
 
-/// Like [`with_pool!`], for a `&mut Tx`: `$c` is bound to the transaction's connection.
+/// Like [`with_pool!`], for a `&mut Tx`: `$c` is bound to the transaction's connection. The
+/// inserts the transaction held back are written first ([`Tx::flush`]), so the body sees
+/// them; the enclosing function must return Herald's [`Result`](crate::Result).
 #[macro_export]
 macro_rules! with_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
+    ($tx:expr, |$c:ident| $body:expr) => {{
+        $tx.flush().await?;
         match &mut $tx.inner {
             $crate::db::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
@@ -112,7 +120,7 @@ macro_rules! with_tx {
                 $body
             }
         }
-    };
+    }};
 }
 
 /// How to size the pools.
@@ -235,7 +243,13 @@ impl Db {
             Pools::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner, events_written: self.events_written.clone(), logged_event: false, log_locked: false })
+        Ok(Tx {
+            inner,
+            events_written: self.events_written.clone(),
+            logged_event: false,
+            log_locked: false,
+            deferred: Default::default(),
+        })
     }
 
     /// Starts a write transaction that changes notifications or their state. On PostgreSQL it
@@ -317,8 +331,9 @@ impl Db {
 }
 
 impl Tx {
-    /// Makes the transaction's writes permanent.
-    pub async fn commit(self) -> Result<()> {
+    /// Makes the transaction's writes permanent, the held-back inserts included.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush().await?;
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,

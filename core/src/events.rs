@@ -4,8 +4,8 @@
 
 use herald_model::EntityRef;
 
-use crate::db::{Db, Tx, TxInner};
-use crate::{Result, with_pool, with_tx};
+use crate::db::{Db, EventRow, Tx, TxInner};
+use crate::{Result, with_pool};
 
 /// The PostgreSQL `NOTIFY` channel that tells every instance new events were committed.
 pub const NOTIFY_CHANNEL: &str = "herald_events";
@@ -52,14 +52,13 @@ pub(crate) async fn log_event(
             sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **t).await?;
         }
     }
-    with_tx!(tx, |c| sqlx::query("INSERT INTO events (user_ref, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(user.map(EntityRef::as_str))
-        .bind(kind)
-        .bind(payload)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    // Written with the transaction's next statement or commit, in the order logged.
+    tx.defer_event(EventRow {
+        user_ref: user.map(|u| u.as_str().to_string()),
+        kind: kind.to_string(),
+        payload: payload.to_string(),
+        created_at: now,
+    });
     tx.logged_event = true;
     Ok(())
 }

@@ -94,6 +94,9 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
         for job in &jobs {
             outputs.push(run_work(&job.work, &mut tx).await?);
         }
+        // What the works held back is written here, where a failure still sends each work to
+        // run alone, rather than within the commit, whose failure fails them all.
+        tx.flush().await?;
         Ok::<_, Error>(tx)
     }
     .await;

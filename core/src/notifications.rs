@@ -10,7 +10,7 @@ use herald_model::{
     EntityRef, Notification, NotificationPayload, NotificationStatus, Recipients, Severity, WEB_CHANNEL,
 };
 
-use crate::db::{Backend, Db, Tx};
+use crate::db::{Backend, Db, NotificationRow, Tx};
 use crate::events::log_event;
 use crate::settings::{SettingsPolicy, users_enabled};
 use crate::time::{from_ms, now_ms};
@@ -254,26 +254,21 @@ async fn store_one(
         }
         None => {
             let id = uuid::Uuid::now_v7().to_string();
-            with_tx!(tx, |c| sqlx::query(
-                "INSERT INTO notifications (id, user_ref, origin, created, title, description, link,
-                     severity, topic, scope, icon, metadata)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            )
-            .bind(&id)
-            .bind(user_ref)
-            .bind(origin)
-            .bind(now)
-            .bind(&p.title)
-            .bind(&p.description)
-            .bind(&p.link)
-            .bind(p.severity.rank())
-            .bind(&p.topic)
-            .bind(&p.scope)
-            .bind(&p.icon)
-            .bind(&metadata)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+            // Nothing reads it back before the batch's next statement: it goes with the others.
+            tx.defer_notification(NotificationRow {
+                id: id.clone(),
+                user_ref: user_ref.map(str::to_string),
+                origin: origin.to_string(),
+                created: now,
+                title: p.title.clone(),
+                description: p.description.clone(),
+                link: p.link.clone(),
+                severity: p.severity.rank(),
+                topic: p.topic.clone(),
+                scope: p.scope.clone(),
+                icon: p.icon.clone(),
+                metadata,
+            });
             (id, now, None, None)
         }
     };

@@ -1,4 +1,6 @@
-use serde_json::json;
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
 
 use crate::both;
 use crate::helpers::{everyone, to};
@@ -132,6 +134,43 @@ both!(a_scope_update_replaces_the_payload_and_makes_it_unread, |app| async {
     let other = app.service_token("external:other").await;
     let third = app.publish(&other, to(&["user:default/alice"]), json!({"title": "x", "scope": "build-1"})).await;
     assert_ne!(third[0]["id"], id.as_str());
+});
+
+both!(publishes_sharing_a_transaction_see_each_others_rows, |app| async {
+    // Publishes that arrive together are written in one transaction, whose inserts are held
+    // back and written many rows to a statement (core::db::deferred). A scope update must
+    // still find the notification an earlier publish of its batch created, and every
+    // acknowledged notification must have its event in the log.
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    let publishes = (0..120).map(|i| {
+        let payload = if i % 3 == 0 {
+            json!({"title": format!("Build {i}"), "scope": "build"})
+        } else {
+            json!({"title": format!("Notification {i}"), "topic": "batch"})
+        };
+        app.publish(&t, to(&["user:default/alice"]), payload)
+    });
+    let stored: Vec<Value> = futures::future::join_all(publishes).await.into_iter().map(|mut s| s.remove(0)).collect();
+    let scoped: BTreeSet<&str> =
+        stored.iter().filter(|n| n["payload"]["scope"] == "build").map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(scoped.len(), 1, "every publish to one scope updates the same notification: {scoped:?}");
+    let page = app.get("/api/notifications/notifications?limit=200", &alice).await.body;
+    assert_eq!(page["totalCount"], 81, "80 notifications and the scoped one");
+    let listed: BTreeSet<&str> =
+        page["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    let acknowledged: BTreeSet<&str> = stored.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, acknowledged);
+    let logged: Vec<String> = herald_core::with_pool!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT payload FROM events WHERE kind = 'notification' ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)
+    .unwrap();
+    assert_eq!(logged.len(), 120, "one event per publish");
+    let logged: BTreeSet<String> =
+        logged.iter().map(|p| serde_json::from_str::<Value>(p).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(logged, acknowledged.iter().map(|id| id.to_string()).collect());
 });
 
 both!(a_re_sent_broadcast_returns_its_stored_id, |app| async {
