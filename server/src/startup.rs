@@ -15,9 +15,23 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 
-/// What every handler can reach.
+/// What every handler can reach. Cheap to clone: axum clones it for every request (often
+/// more than once), so it is one shared allocation rather than a dozen reference counts and
+/// the Leptos options' strings.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub hub: Hub,
     pub leptos: LeptosOptions,
     /// Open live streams per user.
@@ -154,7 +168,7 @@ impl Application {
         // Install the metrics recorder before anything records.
         crate::http::metrics::handle();
         let (shutdown, shutting_down) = tokio::sync::watch::channel(false);
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             hub: hub(&settings, db, base_url).await?,
             leptos,
             streams: Arc::default(),
@@ -163,7 +177,7 @@ impl Application {
             limits: Arc::new(crate::http::Limits::new(&settings.limits)),
             body_read_timeout: Duration::from_secs(settings.http.body_read_timeout_secs),
             shutting_down,
-        };
+        }));
         let deliverer = Arc::new(deliverer(&settings, state.hub.db.clone(), &state.hub.publish.base_url)?);
         Ok(Application { listener, state, settings, shutdown, deliverer })
     }
