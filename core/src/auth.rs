@@ -15,6 +15,9 @@ use crate::hub::{AuthPolicy, Hub};
 use crate::time::now_ms;
 use crate::{Error, Result, with_pool};
 
+pub mod token_cache;
+pub use token_cache::{TOKEN_CACHE_TTL, TokenCache};
+
 /// Who is calling, once credentials have been checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -173,6 +176,8 @@ pub async fn list_tokens(db: &Db, kind: TokenKind, user: Option<&EntityRef>) -> 
 }
 
 /// Revokes a token by id. With `owner`, only that user's personal tokens can be revoked.
+/// Instances that verified the token in the last [`TOKEN_CACHE_TTL`] accept it until then;
+/// [`Hub::revoke_token`] also stops the calling instance at once.
 pub async fn revoke_token(db: &Db, id: &str, owner: Option<&EntityRef>) -> Result<()> {
     let done = with_pool!(db.writer(), |c| sqlx::query(
         "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
@@ -203,16 +208,21 @@ struct TokenRow {
 /// minute rather than one per request.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
-/// Resolves a bearer token to its caller; `None` when it is unknown or revoked.
-pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<Caller>> {
+/// Resolves a bearer token to its caller; `None` when it is unknown or revoked. A token
+/// verified within [`TOKEN_CACHE_TTL`] is not read again (see [`token_cache`]).
+pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Result<Option<Caller>> {
     if !(secret.starts_with("hrld_s_") || secret.starts_with("hrld_p_")) {
         return Ok(None);
+    }
+    let hash = secret_hash(secret);
+    if let Some(caller) = cache.get(&hash) {
+        return Ok(Some(caller));
     }
     let row = with_pool!(db.reader(), |c| sqlx::query_as::<_, TokenRow>(
         "SELECT id, kind, name, user_ref, last_used_at FROM tokens
          WHERE secret_hash = $1 AND revoked_at IS NULL"
     )
-    .bind(secret_hash(secret))
+    .bind(&hash)
     .fetch_optional(c)
     .await)?;
     let Some(row) = row else { return Ok(None) };
@@ -230,10 +240,12 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Option<Caller>>
             tracing::debug!(error = %e, "could not record a token's last use");
         }
     }
-    Ok(Some(match (row.kind.as_str(), row.user_ref) {
+    let caller = match (row.kind.as_str(), row.user_ref) {
         ("personal", Some(user)) => Caller::User { user: EntityRef::from_normalised(user), token_id: Some(row.id) },
         _ => Caller::Service { token_id: row.id, origin: row.name },
-    }))
+    };
+    cache.put(hash, caller.clone());
+    Ok(Some(caller))
 }
 
 /// Starts a session for `user`; returns the secret for the cookie.
@@ -380,7 +392,7 @@ impl Credentials {
 /// silently replaced by the cookie), then a trusted proxy's header, then the session cookie.
 pub async fn authenticate(hub: &Hub, creds: &Credentials) -> Result<Option<Caller>> {
     if let Some(secret) = &creds.bearer {
-        return authenticate_token(&hub.db, secret).await;
+        return authenticate_token(&hub.db, &hub.tokens, secret).await;
     }
     if let Some(asserted) = &creds.proxy_user {
         let user = proxy_sign_in(&hub.db, asserted).await?;

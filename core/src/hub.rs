@@ -58,9 +58,20 @@ pub struct Hub {
     pub auth: Arc<AuthPolicy>,
     /// Failed sign-ins, to slow password guessing.
     pub sign_in_throttle: Arc<crate::auth::SignInThrottle>,
+    /// Bearer tokens verified a moment ago.
+    pub tokens: Arc<crate::auth::TokenCache>,
 }
 
 impl Hub {
+    /// Revokes a token by id (with `owner`, only that user's personal tokens) and stops
+    /// trusting it at once on this instance.
+    pub async fn revoke_token(&self, id: &str, owner: Option<&EntityRef>) -> Result<()> {
+        let revoked = crate::auth::revoke_token(&self.db, id, owner).await;
+        // Cleared even when the update failed: whether it took effect is not always known.
+        self.tokens.clear();
+        revoked
+    }
+
     /// The settings policy (channels and administrator defaults).
     pub fn policy(&self) -> &SettingsPolicy {
         &self.publish.policy

@@ -90,6 +90,7 @@ pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Res
         publish: Arc::new(PublishContext { base_url, policy, routing }),
         auth: Arc::new(auth),
         sign_in_throttle: Arc::default(),
+        tokens: Arc::default(),
     })
 }
 

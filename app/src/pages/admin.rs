@@ -136,7 +136,7 @@ pub async fn revoke_service_token(id: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
     let hub = hub()?;
-    herald_core::auth::revoke_token(&hub.db, &id, None).await.map_err(fail)
+    hub.revoke_token(&id, None).await.map_err(fail)
 }
 
 /// Re-queues one dead delivery, or (with an empty `id`) every dead one.

@@ -167,7 +167,7 @@ pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
     let user = require_user().await?;
-    herald_core::auth::revoke_token(&hub.db, &id, Some(&user)).await.map_err(fail)
+    hub.revoke_token(&id, Some(&user)).await.map_err(fail)
 }
 
 /// Personal settings.

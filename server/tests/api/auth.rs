@@ -3,6 +3,8 @@ use serde_json::json;
 use crate::both;
 use crate::helpers::{Backend, spawn_app_with, to};
 
+const PUBLISH: &str = "/api/notifications/notifications";
+
 both!(a_missing_or_bad_token_is_401, |app| async {
     for path in ["/api/notifications/notifications", "/api/notifications/status", "/api/notifications/settings"] {
         let r = app.call("GET", path, None, None).await;
@@ -53,16 +55,39 @@ both!(users_cannot_publish_through_the_api, |app| async {
 
 both!(revoked_tokens_stop_working, |app| async {
     let secret = app.service_token("external:ci").await;
+    let publish =
+        || app.post(PUBLISH, &secret, json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x"}}));
+    // Used first, so that the instance has it among the tokens it verified a moment ago.
+    assert_eq!(publish().await.status, 200);
+    let tokens = herald_core::auth::list_tokens(&app.db, herald_core::auth::TokenKind::Service, None).await.unwrap();
+    app.hub.revoke_token(&tokens[0].id, None).await.unwrap();
+    assert_eq!(publish().await.status, 401, "revoked through the instance: refused at once");
+});
+
+both!(a_token_revoked_elsewhere_stops_working_within_the_cache_time, |app| async {
+    let secret = app.service_token("external:ci").await;
+    let publish =
+        || app.post(PUBLISH, &secret, json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x"}}));
+    assert_eq!(publish().await.status, 200);
+    // Revoked behind the instance's back, as `herald token revoke` or another instance does.
     let tokens = herald_core::auth::list_tokens(&app.db, herald_core::auth::TokenKind::Service, None).await.unwrap();
     herald_core::auth::revoke_token(&app.db, &tokens[0].id, None).await.unwrap();
-    let r = app
-        .post(
-            "/api/notifications/notifications",
-            &secret,
-            json!({"recipients": {"type": "broadcast"}, "payload": {"title": "x"}}),
-        )
-        .await;
-    assert_eq!(r.status, 401);
+    let revoked = std::time::Instant::now();
+    loop {
+        let status = publish().await.status;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked.elapsed() < herald_core::auth::TOKEN_CACHE_TTL + std::time::Duration::from_secs(2),
+            "a token revoked elsewhere was still accepted {:?} later",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // An unknown or revoked token is never remembered: it stays refused.
+    assert_eq!(publish().await.status, 401);
 });
 
 both!(password_sign_in_sets_a_session_cookie_that_reads_the_inbox, |app| async {

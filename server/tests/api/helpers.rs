@@ -55,6 +55,8 @@ pub fn postgres_admin_url() -> String {
 pub struct TestApp {
     pub base: String,
     pub db: Db,
+    /// The instance's shared state, as its handlers see it.
+    pub hub: herald_core::Hub,
     /// What the instance publishes with (base URL, settings policy, routing).
     pub publish: std::sync::Arc<herald_core::notifications::PublishContext>,
     pub client: reqwest::Client,
@@ -188,6 +190,7 @@ async fn start(
     let addr = app.local_addr();
     let db = app.state().hub.db.clone();
     let publish = app.state().hub.publish.clone();
+    let hub = app.state().hub.clone();
     directory::import_catalog(&db, CATALOG).await.expect("import catalog");
     let (stop, served) = if serve {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -204,6 +207,7 @@ async fn start(
     TestApp {
         base: format!("http://{addr}"),
         db,
+        hub,
         publish,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         password: "correct-horse",
