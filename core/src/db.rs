@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use crate::group_commit::Committer;
 use crate::{Error, Result};
 
+mod checkpoints;
 mod deferred;
 mod readers;
 
@@ -55,6 +56,8 @@ enum Pools {
     Sqlite {
         read: Readers,
         write: SqlitePool,
+        /// Checkpoints the write-ahead log, which the writer leaves alone.
+        checkpoints: Arc<checkpoints::Checkpoints>,
     },
     Postgres(PgPool),
 }
@@ -190,12 +193,14 @@ impl Db {
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
-                .connect_with(options.clone())
+                // Checkpoints are `checkpoints`' work, not the writer's.
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
             let size = settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite));
+            let checkpoints = Arc::new(checkpoints::Checkpoints::start(&options).await?);
             let read = Readers::open(options, size, settings.acquire_timeout).await?;
-            Ok(Db::new(Pools::Sqlite { read, write }))
+            Ok(Db::new(Pools::Sqlite { read, write, checkpoints }))
         } else {
             Err(Error::Config(format!(
                 "database_url: '{}' is neither a sqlite: nor a postgres:// URL",
@@ -286,7 +291,8 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { read, write } => {
+            Pools::Sqlite { read, write, checkpoints } => {
+                checkpoints.close().await;
                 read.close().await;
                 write.close().await;
             }
