@@ -20,7 +20,6 @@ use tokio::sync::Notify;
 use crate::group_commit::Committer;
 use crate::{Error, Result};
 
-mod checkpoints;
 mod deferred;
 mod readers;
 
@@ -56,8 +55,6 @@ enum Pools {
     Sqlite {
         read: Readers,
         write: SqlitePool,
-        /// Checkpoints the write-ahead log, which the writer leaves alone.
-        checkpoints: Arc<checkpoints::Checkpoints>,
     },
     Postgres(PgPool),
 }
@@ -193,14 +190,12 @@ impl Db {
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
-                // Checkpoints are `checkpoints`' work, not the writer's.
-                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
             let size = settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite));
-            let checkpoints = Arc::new(checkpoints::Checkpoints::start(&options).await?);
             let read = Readers::open(options, size, settings.acquire_timeout).await?;
-            Ok(Db::new(Pools::Sqlite { read, write, checkpoints }))
+            Ok(Db::new(Pools::Sqlite { read, write }))
         } else {
             Err(Error::Config(format!(
                 "database_url: '{}' is neither a sqlite: nor a postgres:// URL",
@@ -291,8 +286,7 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { read, write, checkpoints } => {
-                checkpoints.close().await;
+            Pools::Sqlite { read, write } => {
                 read.close().await;
                 write.close().await;
             }
