@@ -218,6 +218,7 @@ pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Re
     if let Some(caller) = cache.get(&hash) {
         return Ok(Some(caller));
     }
+    let reading = cache.reading();
     let row = with_pool!(db.reader(), |c| sqlx::query_as::<_, TokenRow>(
         "SELECT id, kind, name, user_ref, last_used_at FROM tokens
          WHERE secret_hash = $1 AND revoked_at IS NULL"
@@ -244,7 +245,7 @@ pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Re
         ("personal", Some(user)) => Caller::User { user: EntityRef::from_normalised(user), token_id: Some(row.id) },
         _ => Caller::Service { token_id: row.id, origin: row.name },
     };
-    cache.put(hash, caller.clone());
+    cache.put(hash, caller.clone(), reading);
     Ok(Some(caller))
 }
 

@@ -67,8 +67,11 @@ impl Hub {
     /// trusting it at once on this instance.
     pub async fn revoke_token(&self, id: &str, owner: Option<&EntityRef>) -> Result<()> {
         let revoked = crate::auth::revoke_token(&self.db, id, owner).await;
-        // Cleared even when the update failed: whether it took effect is not always known.
-        self.tokens.clear();
+        // Also when the database failed, which may have revoked it all the same; not when no
+        // such token was found, or anyone could empty the cache at will.
+        if !matches!(revoked, Err(crate::Error::NotFound(_))) {
+            self.tokens.clear();
+        }
         revoked
     }
 

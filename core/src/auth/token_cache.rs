@@ -24,30 +24,89 @@ const MOST_TOKENS: usize = 10_000;
 /// Callers by the hash of their token's secret.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    verified: Mutex<HashMap<String, (Caller, Instant)>>,
+    verified: Mutex<Verified>,
+}
+
+#[derive(Debug, Default)]
+struct Verified {
+    /// Each caller with the moment its token's row was read.
+    callers: HashMap<String, (Caller, Instant)>,
+    /// Counts [`TokenCache::clear`]s: a row read before a clear must not be remembered after
+    /// it, or a request that read a token just before its revocation would bring it back.
+    generation: u64,
+}
+
+/// What to present to [`TokenCache::put`]: when, and in which generation, a row was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reading {
+    at: Instant,
+    generation: u64,
 }
 
 impl TokenCache {
     /// The caller a token with this secret hash was verified as, if that was recent.
     pub(crate) fn get(&self, secret_hash: &str) -> Option<Caller> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        verified.get(secret_hash).filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL).map(|(caller, _)| caller.clone())
+        let (caller, at) = verified.callers.get(secret_hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| caller.clone())
     }
 
-    /// Remembers that a token with this secret hash was just verified as `caller`.
-    pub(crate) fn put(&self, secret_hash: String, caller: Caller) {
+    /// Marks the start of reading a token's row; the time counts from here.
+    pub(crate) fn reading(&self) -> Reading {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        Reading { at: Instant::now(), generation: verified.generation }
+    }
+
+    /// Remembers that a token with this secret hash was verified as `caller` by a reading
+    /// begun at `reading`, unless the cache was cleared since.
+    pub(crate) fn put(&self, secret_hash: String, caller: Caller, reading: Reading) {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.len() >= MOST_TOKENS {
-            verified.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
-            if verified.len() >= MOST_TOKENS {
-                verified.clear();
+        if verified.generation != reading.generation {
+            return;
+        }
+        if verified.callers.len() >= MOST_TOKENS {
+            verified.callers.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            if verified.callers.len() >= MOST_TOKENS {
+                verified.callers.clear();
             }
         }
-        verified.insert(secret_hash, (caller, Instant::now()));
+        verified.callers.insert(secret_hash, (caller, reading.at));
     }
 
-    /// Forgets every token: after a revocation, every token is read again.
+    /// Forgets every token, and every reading still under way: after a revocation, every
+    /// token is read again.
     pub fn clear(&self) {
-        self.verified.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.callers.clear();
+        verified.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller::Service { token_id: "t".into(), origin: "external:ci".into() }
+    }
+
+    #[test]
+    fn a_reading_begun_before_a_clear_is_not_remembered() {
+        let cache = TokenCache::default();
+        let reading = cache.reading();
+        cache.clear();
+        cache.put("h".into(), caller(), reading);
+        assert_eq!(cache.get("h"), None);
+        let reading = cache.reading();
+        cache.put("h".into(), caller(), reading);
+        assert_eq!(cache.get("h"), Some(caller()));
+    }
+
+    #[test]
+    fn the_time_counts_from_the_reading() {
+        let cache = TokenCache::default();
+        let reading = Reading { at: Instant::now() - TOKEN_CACHE_TTL, generation: 0 };
+        cache.put("h".into(), caller(), reading);
+        assert_eq!(cache.get("h"), None, "read a TTL ago: already stale");
     }
 }
