@@ -72,7 +72,9 @@ pub enum Pool<'a> {
 /// A write transaction on either engine.
 #[derive(Debug)]
 pub struct Tx {
-    /// The engine's transaction; what [`with_tx!`](crate::with_tx) matches on.
+    /// The engine's transaction; what [`with_tx!`](crate::with_tx) matches on. Go through
+    /// that macro: a statement on `inner` directly does not see the inserts the transaction
+    /// holds back ([`Tx::flush`]).
     pub inner: TxInner,
     events_written: Arc<Notify>,
     /// Whether this transaction appended to the event log.
@@ -105,12 +107,14 @@ macro_rules! with_pool {
 
 /// Like [`with_pool!`], for a `&mut Tx`: `$c` is bound to the transaction's connection. The
 /// inserts the transaction held back are written first ([`Tx::flush`]), so the body sees
-/// them; the enclosing function must return Herald's [`Result`](crate::Result).
+/// them; the enclosing function's error type must convert from Herald's
+/// [`Error`](crate::Error).
 #[macro_export]
 macro_rules! with_tx {
     ($tx:expr, |$c:ident| $body:expr) => {{
-        $tx.flush().await?;
-        match &mut $tx.inner {
+        let tx: &mut $crate::db::Tx = &mut *$tx;
+        tx.flush().await?;
+        match &mut tx.inner {
             $crate::db::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body

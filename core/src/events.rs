@@ -60,7 +60,7 @@ pub(crate) async fn log_event(
         created_at: now,
     });
     tx.logged_event = true;
-    Ok(())
+    tx.flush_if_full().await
 }
 
 /// Takes the event-log lock for the rest of `tx` on PostgreSQL (SQLite's one writer already

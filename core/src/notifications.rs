@@ -254,7 +254,8 @@ async fn store_one(
         }
         None => {
             let id = uuid::Uuid::now_v7().to_string();
-            // Nothing reads it back before the batch's next statement: it goes with the others.
+            // Written with the transaction's next statement (`with_tx!` flushes first) or at
+            // its commit, together with the other publishes' of the batch.
             tx.defer_notification(NotificationRow {
                 id: id.clone(),
                 user_ref: user_ref.map(str::to_string),

@@ -11,7 +11,7 @@
 //! which the events were logged.
 
 use super::{Tx, TxInner};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Most rows in one statement: 12 × 256 parameters stay far under both engines' limits
 /// (SQLite 32,766, PostgreSQL 65,535).
@@ -48,17 +48,18 @@ pub(crate) struct EventRow {
 pub(crate) struct Deferred {
     notifications: Vec<NotificationRow>,
     events: Vec<EventRow>,
-}
-
-impl Deferred {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.notifications.is_empty() && self.events.is_empty()
-    }
+    /// A flush failed part of the way: some rows may be written and the rest are gone, so the
+    /// transaction must not commit.
+    failed: bool,
 }
 
 const NOTIFICATIONS: &str = "INSERT INTO notifications
     (id, user_ref, origin, created, title, description, link, severity, topic, scope, icon, metadata) VALUES ";
+/// The columns of [`NOTIFICATIONS`].
+const NOTIFICATION_COLUMNS: usize = 12;
 const EVENTS: &str = "INSERT INTO events (user_ref, kind, payload, created_at) VALUES ";
+/// The columns of [`EVENTS`].
+const EVENT_COLUMNS: usize = 4;
 
 /// Runs one statement over `rows`, binding each row's fields in order, on either engine.
 macro_rules! insert_rows {
@@ -93,15 +94,30 @@ impl Tx {
         self.deferred.events.push(row);
     }
 
+    /// Writes what the transaction holds back once it is a full statement's worth, so that a
+    /// publish to many users does not keep all of them in memory until it commits.
+    pub(crate) async fn flush_if_full(&mut self) -> Result<()> {
+        if self.deferred.notifications.len() >= MOST_ROWS || self.deferred.events.len() >= MOST_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Writes what the transaction holds back; [`with_tx!`](crate::with_tx) calls it before
-    /// every statement and [`Tx::commit`] before committing.
+    /// running its body and [`Tx::commit`] before committing. After a failure the transaction
+    /// can only be rolled back (dropped): every later flush, and so the commit, fails.
     pub async fn flush(&mut self) -> Result<()> {
-        if self.deferred.is_empty() {
+        if self.deferred.failed {
+            return Err(Error::Internal("an earlier write of this transaction failed".into()));
+        }
+        if self.deferred.notifications.is_empty() && self.deferred.events.is_empty() {
             return Ok(());
         }
-        let Deferred { notifications, events } = std::mem::take(&mut self.deferred);
+        self.deferred.failed = true;
+        let notifications = std::mem::take(&mut self.deferred.notifications);
+        let events = std::mem::take(&mut self.deferred.events);
         for rows in chunks(&notifications) {
-            let sql = values(NOTIFICATIONS, 12, rows.len());
+            let sql = values(NOTIFICATIONS, NOTIFICATION_COLUMNS, rows.len());
             insert_rows!(&mut self.inner, &sql, rows, |q, r| q
                 .bind(&r.id)
                 .bind(&r.user_ref)
@@ -117,13 +133,14 @@ impl Tx {
                 .bind(&r.metadata));
         }
         for rows in chunks(&events) {
-            let sql = values(EVENTS, 4, rows.len());
+            let sql = values(EVENTS, EVENT_COLUMNS, rows.len());
             insert_rows!(&mut self.inner, &sql, rows, |q, r| q
                 .bind(&r.user_ref)
                 .bind(&r.kind)
                 .bind(&r.payload)
                 .bind(r.created_at));
         }
+        self.deferred.failed = false;
         Ok(())
     }
 }
@@ -145,7 +162,7 @@ fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 
 /// `insert` followed by `rows` tuples of `width` placeholders, numbered from `$1`.
 fn values(insert: &str, width: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(insert.len() + rows * width * 5);
+    let mut sql = String::with_capacity(insert.len() + rows * (width * 7 + 4));
     sql.push_str(insert);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -164,6 +181,84 @@ fn values(insert: &str, width: usize, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
+    use crate::{with_pool, with_tx};
+
+    async fn database() -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("herald-deferred-{}", uuid::Uuid::new_v4().simple()));
+        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
+        db.migrate().await.unwrap();
+        (db, dir)
+    }
+
+    fn notification(id: &str) -> NotificationRow {
+        NotificationRow {
+            id: id.to_string(),
+            user_ref: Some("user:default/alice".into()),
+            origin: "external:test".into(),
+            created: 1,
+            title: format!("Notification {id}"),
+            description: None,
+            link: None,
+            severity: 2,
+            topic: None,
+            scope: None,
+            icon: None,
+            metadata: None,
+        }
+    }
+
+    fn event(payload: String) -> EventRow {
+        EventRow { user_ref: None, kind: "notification".into(), payload, created_at: 1 }
+    }
+
+    #[tokio::test]
+    async fn held_back_rows_are_seen_by_the_next_statement_and_keep_their_order() {
+        let (db, dir) = database().await;
+        let mut tx = db.begin().await.unwrap();
+        // More than one statement's worth, in runs of 256, 32, 8 and 4.
+        for i in 0..300 {
+            tx.defer_notification(notification(&format!("n{i:03}")));
+            tx.defer_event(event(i.to_string()));
+        }
+        let seen = async {
+            Ok::<i64, crate::Error>(with_tx!(&mut tx, |c| sqlx::query_scalar("SELECT COUNT(*) FROM notifications")
+                .fetch_one(c)
+                .await)?)
+        }
+        .await
+        .unwrap();
+        assert_eq!(seen, 300, "the statement after the rows sees them");
+        tx.defer_event(event("300".into()));
+        tx.commit().await.unwrap();
+        let logged: Vec<String> =
+            with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT payload FROM events ORDER BY id")
+                .fetch_all(c)
+                .await)
+            .unwrap();
+        assert_eq!(logged, (0..=300).map(|i| i.to_string()).collect::<Vec<_>>(), "ids follow the order logged");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_whose_rows_failed_cannot_commit() {
+        let (db, dir) = database().await;
+        let mut tx = db.begin().await.unwrap();
+        tx.defer_notification(notification("n1"));
+        tx.defer_notification(notification("n2"));
+        // The same id twice: the second run's statement fails after the first's succeeded.
+        tx.defer_notification(notification("n1"));
+        assert!(tx.flush().await.is_err());
+        assert!(tx.flush().await.is_err(), "nothing left to write, but the rows are lost");
+        assert!(tx.commit().await.is_err(), "half of the rows must not be committed");
+        let stored: i64 =
+            with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT COUNT(*) FROM notifications").fetch_one(c).await)
+                .unwrap();
+        assert_eq!(stored, 0);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn rows_go_in_runs_of_powers_of_two() {

@@ -143,20 +143,32 @@ both!(publishes_sharing_a_transaction_see_each_others_rows, |app| async {
     // acknowledged notification must have its event in the log.
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
+    // The writer is held while the publishes arrive (SQLite's one connection; PostgreSQL's
+    // event-log lock), so that they queue up and go in batches.
+    let held = app.db.begin_inbox().await.unwrap();
     let publishes = (0..120).map(|i| {
+        // Two scopes: the first publish to reach the writer goes alone, and may create one of
+        // them before the batch; the other is then created within the batch.
         let payload = if i % 3 == 0 {
-            json!({"title": format!("Build {i}"), "scope": "build"})
+            json!({"title": format!("Build {i}"), "scope": format!("build-{}", i % 2)})
         } else {
             json!({"title": format!("Notification {i}"), "topic": "batch"})
         };
         app.publish(&t, to(&["user:default/alice"]), payload)
     });
-    let stored: Vec<Value> = futures::future::join_all(publishes).await.into_iter().map(|mut s| s.remove(0)).collect();
-    let scoped: BTreeSet<&str> =
-        stored.iter().filter(|n| n["payload"]["scope"] == "build").map(|n| n["id"].as_str().unwrap()).collect();
-    assert_eq!(scoped.len(), 1, "every publish to one scope updates the same notification: {scoped:?}");
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(held);
+    };
+    let (stored, ()) = futures::future::join(futures::future::join_all(publishes), release).await;
+    let stored: Vec<Value> = stored.into_iter().map(|mut s| s.remove(0)).collect();
+    for scope in ["build-0", "build-1"] {
+        let scoped: BTreeSet<&str> =
+            stored.iter().filter(|n| n["payload"]["scope"] == scope).map(|n| n["id"].as_str().unwrap()).collect();
+        assert_eq!(scoped.len(), 1, "every publish to {scope} updates the same notification: {scoped:?}");
+    }
     let page = app.get("/api/notifications/notifications?limit=200", &alice).await.body;
-    assert_eq!(page["totalCount"], 81, "80 notifications and the scoped one");
+    assert_eq!(page["totalCount"], 82, "80 notifications and the two scoped ones");
     let listed: BTreeSet<&str> =
         page["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
     let acknowledged: BTreeSet<&str> = stored.iter().map(|n| n["id"].as_str().unwrap()).collect();
