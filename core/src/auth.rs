@@ -15,8 +15,12 @@ use crate::hub::{AuthPolicy, Hub};
 use crate::time::now_ms;
 use crate::{Error, Result, with_pool};
 
-pub mod token_cache;
-pub use token_cache::{TOKEN_CACHE_TTL, TokenCache};
+/// Bearer tokens verified a moment ago, by the hash of their secret (see [`crate::recent`]).
+/// Unknown and revoked tokens are never cached: each such request is read.
+pub type TokenCache = crate::recent::Recent<String, Caller, 10_000>;
+
+/// How long a verified token is trusted without reading it again.
+pub const TOKEN_CACHE_TTL: std::time::Duration = crate::recent::TTL;
 
 /// Who is calling, once credentials have been checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +213,7 @@ struct TokenRow {
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// Resolves a bearer token to its caller; `None` when it is unknown or revoked. A token
-/// verified within [`TOKEN_CACHE_TTL`] is not read again (see [`token_cache`]).
+/// verified within [`TOKEN_CACHE_TTL`] is not read again (see [`crate::recent`]).
 pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Result<Option<Caller>> {
     if !(secret.starts_with("hrld_s_") || secret.starts_with("hrld_p_")) {
         return Ok(None);

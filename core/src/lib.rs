@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod notifications;
 pub mod outbox;
 pub mod preferences;
+pub mod recent;
 pub mod routing;
 pub mod settings;
 pub mod time;

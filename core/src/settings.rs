@@ -2,10 +2,12 @@
 //! a missing entry falls back to the administrator's defaults and then to "enabled".
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use herald_model::{ChannelSetting, EntityRef, NotificationSettings, OriginSetting, TopicSetting, WEB_CHANNEL};
 
 use crate::db::Db;
+use crate::recent::Recent;
 use crate::{Error, Result, with_pool, with_tx};
 
 /// The channels Herald knows and the administrator's default settings.
@@ -16,13 +18,24 @@ pub struct SettingsPolicy {
     /// Defaults for users without an entry of their own (e.g. an opt-in origin is listed with
     /// `enabled: false`).
     pub defaults: NotificationSettings,
+    /// Users' entries read a moment ago, shared by the clones of this policy.
+    pub recent: Arc<RecentEntries>,
 }
 
 impl Default for SettingsPolicy {
     fn default() -> Self {
-        SettingsPolicy { channels: vec![WEB_CHANNEL.to_string()], defaults: NotificationSettings::default() }
+        SettingsPolicy {
+            channels: vec![WEB_CHANNEL.to_string()],
+            defaults: NotificationSettings::default(),
+            recent: Arc::default(),
+        }
     }
 }
+
+/// Every user's entries for one (channel, origin, topic or ""), read a moment ago (see
+/// [`crate::recent`]): a publisher's stream of notifications to one origin and topic reads
+/// them once a second rather than once per publish. [`save_settings`] clears it.
+pub type RecentEntries = Recent<(String, String, String), Arc<HashMap<String, Entries>>, 1_000>;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 struct Row {
@@ -75,20 +88,31 @@ pub async fn users_enabled(
     origin: &str,
     topic: Option<&str>,
 ) -> Result<Vec<EntityRef>> {
-    // Only users with an entry for this origin need a look; fetch those entries in one query.
-    let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(
-        "SELECT user_ref, channel, origin, topic, enabled FROM user_settings
-         WHERE channel = $1 AND origin = $2 AND (topic = '' OR topic = $3)"
-    )
-    .bind(channel)
-    .bind(origin)
-    .bind(topic.unwrap_or(""))
-    .fetch_all(c)
-    .await)?;
-    let mut by_user: HashMap<String, Entries> = HashMap::new();
-    for r in rows {
-        by_user.entry(r.user_ref.clone()).or_default().insert((r.channel, r.origin, r.topic), r.enabled);
-    }
+    let key = (channel.to_string(), origin.to_string(), topic.unwrap_or("").to_string());
+    let by_user = match policy.recent.get(&key) {
+        Some(by_user) => by_user,
+        None => {
+            let reading = policy.recent.reading();
+            // Only users with an entry for this origin need a look; fetch those entries in one
+            // query.
+            let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(
+                "SELECT user_ref, channel, origin, topic, enabled FROM user_settings
+                 WHERE channel = $1 AND origin = $2 AND (topic = '' OR topic = $3)"
+            )
+            .bind(channel)
+            .bind(origin)
+            .bind(topic.unwrap_or(""))
+            .fetch_all(c)
+            .await)?;
+            let mut by_user: HashMap<String, Entries> = HashMap::new();
+            for r in rows {
+                by_user.entry(r.user_ref.clone()).or_default().insert((r.channel, r.origin, r.topic), r.enabled);
+            }
+            let by_user = Arc::new(by_user);
+            policy.recent.put(key, by_user.clone(), reading);
+            by_user
+        }
+    };
     let empty = Entries::new();
     Ok(users
         .iter()
@@ -203,8 +227,10 @@ pub async fn save_settings(
         .await
         .map(|r| r.rows_affected()))?;
     }
-    tx.commit().await?;
-    Ok(())
+    let committed = tx.commit().await;
+    // Also when the commit failed, which may have taken effect all the same.
+    policy.recent.clear();
+    committed
 }
 
 #[cfg(test)]

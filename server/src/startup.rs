@@ -82,7 +82,8 @@ pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Res
     let routing = settings.routing();
     let mut channels = vec![WEB_CHANNEL.to_string()];
     channels.extend(routing.channel_ids().into_iter().map(str::to_string));
-    let policy = SettingsPolicy { channels, defaults: settings.notifications.default_settings.clone() };
+    let policy =
+        SettingsPolicy { channels, defaults: settings.notifications.default_settings.clone(), recent: Arc::default() };
     let bus = Bus::start(db.clone()).await?;
     Ok(Hub {
         db,

@@ -247,6 +247,32 @@ both!(a_disabled_web_channel_means_the_notification_is_not_stored, |app| async {
     assert_eq!(n.len(), 2);
 });
 
+both!(changed_settings_apply_at_once_here_and_within_a_second_elsewhere, |app| async {
+    let t = app.service_token("external:ci").await;
+    let bob = app.user_token("bob").await;
+    let noisy = || app.publish(&t, to(&["user:default/bob"]), json!({"title": "noisy", "topic": "noise"}));
+    let noise = |enabled: bool| json!({"channels": [{"id": "Web", "origins": [{"id": "external:ci", "enabled": true, "topics": [{"id": "noise", "enabled": enabled}]}]}]});
+    // Publishing reads the settings for this origin and topic, and keeps them for a second.
+    assert_eq!(noisy().await.len(), 1);
+    // Changed through this instance: the next publish follows them.
+    assert_eq!(app.post("/api/notifications/settings", &bob, noise(false)).await.status, 200);
+    assert_eq!(noisy().await.len(), 0, "turned off here: at once");
+    // Changed elsewhere (another instance sharing the database keeps its own readings).
+    let elsewhere = herald_core::settings::SettingsPolicy::default();
+    let bob_ref: herald_model::EntityRef = "user:default/bob".parse().unwrap();
+    let on = serde_json::from_value(noise(true)).unwrap();
+    herald_core::settings::save_settings(&app.db, &elsewhere, &bob_ref, &on).await.unwrap();
+    let changed = std::time::Instant::now();
+    while noisy().await.is_empty() {
+        assert!(
+            changed.elapsed() < herald_core::recent::TTL + std::time::Duration::from_secs(2),
+            "settings changed elsewhere still ignored {:?} later",
+            changed.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+});
+
 both!(legacy_root_routes_publish_and_list, |app| async {
     let t = app.service_token("external:ci").await;
     let alice = app.user_token("alice").await;
