@@ -14,7 +14,8 @@
 //! A batch succeeds or fails as a whole, so one bad request must not fail the others: when
 //! any work in a batch fails before the commit, the transaction is rolled back and every
 //! work of the batch runs again in a transaction of its own, where each meets its own
-//! outcome. Work therefore must be repeatable (`Fn`), which it is when it only writes
+//! outcome — unless the database itself is unavailable, which every work would meet again
+//! after waiting for it once more: then each is told so at once. Work therefore must be repeatable (`Fn`), which it is when it only writes
 //! through the transaction. A failed commit is not retried: whether it took effect is not
 //! always knowable, so every request of the batch is told it failed.
 
@@ -114,6 +115,14 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
                 }
             }
         },
+        // The database is unreachable (or full, or read-only): running each alone would only
+        // make each wait for it again, one after another.
+        Err(e) if e.unavailable().is_some() => {
+            tracing::warn!(error = %e, batch = jobs.len(), "a batch of writes failed: the database is unavailable");
+            for job in jobs {
+                let _ = job.done.send(Err(e.for_another()));
+            }
+        }
         Err(e) => {
             tracing::debug!(error = %e, batch = jobs.len(), "a batch of writes failed; running each alone");
             for job in jobs {

@@ -222,7 +222,11 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes() {
     pg.ctl("stop");
     let down = ready_becomes(&app.base, 503, Duration::from_secs(10)).await;
     assert_eq!(down["status"], "unavailable", "{down}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Down for longer than a request waits for a connection: a publish that needs the
+    // database then is refused (with so little to read per publish — its token and settings
+    // are remembered for a second — a shorter outage may only delay the publishes).
+    let wait = herald_core::db::PoolSettings::default().acquire_timeout;
+    tokio::time::sleep(wait + Duration::from_secs(1)).await;
     pg.ctl("start");
     ready_becomes(&app.base, 200, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
