@@ -17,12 +17,19 @@ pub const TTL: Duration = Duration::from_secs(1);
 
 /// Values read a moment ago, by key; at most `MOST` of them (past it, stale ones are dropped,
 /// and if that is not enough, all of them).
-#[derive(Debug)]
 pub struct Recent<K, V, const MOST: usize> {
     inner: Mutex<Inner<K, V>>,
 }
 
-#[derive(Debug)]
+/// Only how much is kept: the keys of the token cache are hashes of secrets, which have no
+/// place in a debug print of the state that holds them.
+impl<K, V, const MOST: usize> std::fmt::Debug for Recent<K, V, MOST> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("Recent").field("values", &inner.values.len()).field("generation", &inner.generation).finish()
+    }
+}
+
 struct Inner<K, V> {
     /// Each value with the moment its reading began.
     values: HashMap<K, (V, Instant)>,
