@@ -219,15 +219,17 @@ pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Re
         return Ok(None);
     }
     let hash = secret_hash(secret);
-    if let Some(caller) = cache.get(&hash) {
-        return Ok(Some(caller));
-    }
-    let reading = cache.reading();
+    cache.get_or_read(hash.clone(), async || read_token(db, &hash).await).await
+}
+
+/// Reads the row of the token whose secret hashes to `hash` (see [`authenticate_token`]) and
+/// records its use.
+async fn read_token(db: &Db, hash: &str) -> Result<Option<Caller>> {
     let row = with_pool!(db.reader(), |c| sqlx::query_as::<_, TokenRow>(
         "SELECT id, kind, name, user_ref, last_used_at FROM tokens
          WHERE secret_hash = $1 AND revoked_at IS NULL"
     )
-    .bind(&hash)
+    .bind(hash)
     .fetch_optional(c)
     .await)?;
     let Some(row) = row else { return Ok(None) };
@@ -245,12 +247,10 @@ pub async fn authenticate_token(db: &Db, cache: &TokenCache, secret: &str) -> Re
             tracing::debug!(error = %e, "could not record a token's last use");
         }
     }
-    let caller = match (row.kind.as_str(), row.user_ref) {
+    Ok(Some(match (row.kind.as_str(), row.user_ref) {
         ("personal", Some(user)) => Caller::User { user: EntityRef::from_normalised(user), token_id: Some(row.id) },
         _ => Caller::Service { token_id: row.id, origin: row.name },
-    };
-    cache.put(hash, caller.clone(), reading);
-    Ok(Some(caller))
+    }))
 }
 
 /// Starts a session for `user`; returns the secret for the cookie.

@@ -46,28 +46,46 @@ impl<K, V, const MOST: usize> Default for Recent<K, V, MOST> {
 
 /// When, and in which generation of the cache, a reading began; see [`Recent::put`].
 #[derive(Clone, Copy, Debug)]
-pub struct Reading {
+struct Reading {
     at: Instant,
     generation: u64,
 }
 
 impl<K: Eq + Hash, V: Clone, const MOST: usize> Recent<K, V, MOST> {
+    /// The value for `key`: the one read recently, else what `read` reads now, which is
+    /// remembered unless it is `None`.
+    pub async fn get_or_read<E>(
+        &self,
+        key: K,
+        read: impl AsyncFnOnce() -> std::result::Result<Option<V>, E>,
+    ) -> std::result::Result<Option<V>, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(Some(value));
+        }
+        let reading = self.reading();
+        let value = read().await?;
+        if let Some(value) = &value {
+            self.put(key, value.clone(), reading);
+        }
+        Ok(value)
+    }
+
     /// The value read for `key`, if that was recent.
-    pub fn get(&self, key: &K) -> Option<V> {
+    fn get(&self, key: &K) -> Option<V> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (value, at) = inner.values.get(key)?;
         (at.elapsed() < TTL).then(|| value.clone())
     }
 
     /// Marks the start of a reading; its time counts from here.
-    pub fn reading(&self) -> Reading {
+    fn reading(&self) -> Reading {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         Reading { at: Instant::now(), generation: inner.generation }
     }
 
     /// Remembers `value` for `key`, read by a reading begun at `reading`, unless the cache was
     /// cleared since.
-    pub fn put(&self, key: K, value: V, reading: Reading) {
+    fn put(&self, key: K, value: V, reading: Reading) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.generation != reading.generation {
             return;

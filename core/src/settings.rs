@@ -89,36 +89,39 @@ pub async fn users_enabled(
     topic: Option<&str>,
 ) -> Result<Vec<EntityRef>> {
     let key = (channel.to_string(), origin.to_string(), topic.unwrap_or("").to_string());
-    let by_user = match policy.recent.get(&key) {
-        Some(by_user) => by_user,
-        None => {
-            let reading = policy.recent.reading();
-            // Only users with an entry for this origin need a look; fetch those entries in one
-            // query.
-            let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(
-                "SELECT user_ref, channel, origin, topic, enabled FROM user_settings
-                 WHERE channel = $1 AND origin = $2 AND (topic = '' OR topic = $3)"
-            )
-            .bind(channel)
-            .bind(origin)
-            .bind(topic.unwrap_or(""))
-            .fetch_all(c)
-            .await)?;
-            let mut by_user: HashMap<String, Entries> = HashMap::new();
-            for r in rows {
-                by_user.entry(r.user_ref.clone()).or_default().insert((r.channel, r.origin, r.topic), r.enabled);
-            }
-            let by_user = Arc::new(by_user);
-            policy.recent.put(key, by_user.clone(), reading);
-            by_user
-        }
-    };
+    let read = async || read_entries(db, channel, origin, topic).await.map(Some);
+    // Always `Some`: reading the entries always finds a map, if an empty one.
+    let by_user = policy.recent.get_or_read(key, read).await?.unwrap_or_default();
     let empty = Entries::new();
     Ok(users
         .iter()
         .filter(|u| policy.enabled(by_user.get(u.as_str()).unwrap_or(&empty), channel, origin, topic))
         .cloned()
         .collect())
+}
+
+/// Every user's entries for `channel`, `origin` and `topic` (or the origin as a whole), by
+/// user: only users with an entry for this origin need a look, fetched in one query.
+async fn read_entries(
+    db: &Db,
+    channel: &str,
+    origin: &str,
+    topic: Option<&str>,
+) -> Result<Arc<HashMap<String, Entries>>> {
+    let rows = with_pool!(db.reader(), |c| sqlx::query_as::<_, Row>(
+        "SELECT user_ref, channel, origin, topic, enabled FROM user_settings
+         WHERE channel = $1 AND origin = $2 AND (topic = '' OR topic = $3)"
+    )
+    .bind(channel)
+    .bind(origin)
+    .bind(topic.unwrap_or(""))
+    .fetch_all(c)
+    .await)?;
+    let mut by_user: HashMap<String, Entries> = HashMap::new();
+    for r in rows {
+        by_user.entry(r.user_ref.clone()).or_default().insert((r.channel, r.origin, r.topic), r.enabled);
+    }
+    Ok(Arc::new(by_user))
 }
 
 /// A user's settings for every channel, listing every origin and topic they have received
