@@ -15,8 +15,8 @@
 //! any work in a batch fails before the commit, the transaction is rolled back and every
 //! work of the batch runs again in a transaction of its own, where each meets its own
 //! outcome — unless the database itself is unavailable, which every work would meet again
-//! after waiting for it once more: then each is told so at once. Work therefore must be repeatable (`Fn`), which it is when it only writes
-//! through the transaction. A failed commit is not retried: whether it took effect is not
+//! after waiting for it once more: then each is told so at once. Work therefore must be
+//! repeatable (`Fn`), which it is when it only writes through the transaction. A failed commit is not retried: whether it took effect is not
 //! always knowable, so every request of the batch is told it failed.
 
 use std::any::Any;
