@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::histogram::{self, Histogram};
 use crate::load::{self, Stats, ms};
 use crate::server::{Herald, rss_kib};
 
@@ -221,13 +222,22 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
     let stop = Arc::new(AtomicBool::new(false));
     let peak = s.pid.map(|pid| sample_peak(pid, stop.clone()));
     let url = format!("{}/notifications", s.api);
+    // Herald's own latency histogram, read around each scenario (Backstage exposes none).
+    let base = s.herald.as_ref().map(|h| h.base.clone());
+    let window = async || match &base {
+        Some(b) => histogram::scrape(&http, b).await,
+        None => None,
+    };
     eprintln!("[{}] warming up", s.name);
     let r = s.recipient.clone();
     posts(&http, url.clone(), &s.publish_token, 200, o.concurrency, move |i| payload(&r, 1_000_000 + i)).await;
 
     eprintln!("[{}] 1. publish to one user: {} @ {}", s.name, o.requests, o.concurrency);
     let r = s.recipient.clone();
-    let stats = posts(&http, url.clone(), &s.publish_token, o.requests, o.concurrency, move |i| payload(&r, i)).await;
+    let before = window().await;
+    let mut stats =
+        posts(&http, url.clone(), &s.publish_token, o.requests, o.concurrency, move |i| payload(&r, i)).await;
+    stats.server_p99 = server_p99(before, window().await);
     rows.push((format!("1. publish to one user ({} @ {})", o.requests, o.concurrency), Some(stats)));
 
     if o.inbox > o.requests + 200 {
@@ -257,7 +267,9 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
             in_directory = users;
         }
         eprintln!("[{}] 2. broadcasts: {} @ {}", s.name, o.broadcasts, o.concurrency);
-        let stats = posts(&http, url.clone(), &s.publish_token, o.broadcasts, o.concurrency, broadcast).await;
+        let before = window().await;
+        let mut stats = posts(&http, url.clone(), &s.publish_token, o.broadcasts, o.concurrency, broadcast).await;
+        stats.server_p99 = server_p99(before, window().await);
         let label = if s.herald.is_some() { format!("{users} users") } else { "no directory".into() };
         rows.push((format!("2. broadcast ({label})"), Some(stats)));
     }
@@ -277,26 +289,23 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         let total = probe.json::<Value>().await.ok().and_then(|v| v["totalCount"].as_i64()).unwrap_or(-1);
         eprintln!("[{}] 3. inbox page, {name} (totalCount {total}): {} @ {}", s.name, o.reads, o.concurrency);
         let budget = Duration::from_secs(o.read_seconds);
-        let stats =
-            if ok { Some(gets(&http, target, &s.user_token, o.reads, o.concurrency, budget).await) } else { None };
+        let stats = if ok {
+            let before = window().await;
+            let mut stats = gets(&http, target, &s.user_token, o.reads, o.concurrency, budget).await;
+            stats.server_p99 = server_p99(before, window().await);
+            Some(stats)
+        } else {
+            None
+        };
         rows.push((format!("3. inbox first page, {name}"), stats));
     }
 
     eprintln!("[{}] 4. status", s.name);
-    rows.push((
-        "4. unread status".into(),
-        Some(
-            gets(
-                &http,
-                format!("{}/status", s.api),
-                &s.user_token,
-                o.reads,
-                o.concurrency,
-                Duration::from_secs(o.read_seconds),
-            )
-            .await,
-        ),
-    ));
+    let before = window().await;
+    let budget = Duration::from_secs(o.read_seconds);
+    let mut stats = gets(&http, format!("{}/status", s.api), &s.user_token, o.reads, o.concurrency, budget).await;
+    stats.server_p99 = server_p99(before, window().await);
+    rows.push(("4. unread status".into(), Some(stats)));
     let mut ids = Vec::new();
     let mut offset = 0;
     while ids.len() < UPDATES * UPDATE_BATCH {
@@ -314,7 +323,8 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
     let batches = ids.len() / UPDATE_BATCH;
     let ids = Arc::new(ids);
     eprintln!("[{}] 4. mark 20 read: {batches} @ {}", s.name, o.concurrency);
-    let stats = posts(
+    let before = window().await;
+    let mut stats = posts(
         &http,
         format!("{url}/update"),
         &s.user_token,
@@ -323,6 +333,7 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         move |i| json!({"ids": ids[i * 20..(i + 1) * 20], "read": true}),
     )
     .await;
+    stats.server_p99 = server_p99(before, window().await);
     rows.push(("4. mark 20 read".into(), Some(stats)));
 
     stop.store(true, Ordering::Relaxed);
@@ -331,6 +342,11 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         None => 0,
     };
     Ok((rows, (idle, peak)))
+}
+
+/// The p99 of the requests recorded between two readings of a server's histogram.
+fn server_p99(before: Option<Histogram>, after: Option<Histogram>) -> Option<Duration> {
+    after?.since(&before?).quantile_bound(0.99)
 }
 
 /// Scenario 6: one live stream; publishes one at a time and times each until its event
@@ -459,7 +475,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     println!("## API under load: {}\n", systems.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" vs "));
     println!(
-        "One client (this tool), {} concurrent requests; latencies are the client's, end to end.\n",
+        "One client (this tool), {} concurrent requests; latencies are the client's, end to end, except \
+         \"server p99\": the bound of the bucket of Herald's own request-duration histogram (`/metrics`) \
+         that holds the 99th percentile of the scenario's requests, from routing to a built response.\n",
         o.concurrency
     );
     let mut head = "| scenario |".to_string();
@@ -467,6 +485,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     for s in &systems {
         head.push_str(&format!(" {0} req/s | {0} p50 ms | {0} p99 ms |", s.name));
         rule.push_str("---:|---:|---:|");
+        if s.herald.is_some() {
+            head.push_str(&format!(" {} server p99 ms |", s.name));
+            rule.push_str("---:|");
+        }
     }
     let backstage = systems.iter().position(|s| s.herald.is_none());
     if backstage.is_some() {
@@ -476,7 +498,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     println!("{head}\n{rule}");
     for row in &table {
         let mut line = format!("| {} |", row.scenario);
-        for cell in &row.cells {
+        for (cell, system) in row.cells.iter().zip(&systems) {
             match cell {
                 Some(st) if st.errors == 0 => line.push_str(&format!(
                     " {:.0} | {} | {} |",
@@ -492,6 +514,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                     ms(st.quantile(0.99))
                 )),
                 None => line.push_str(" – | – | – |"),
+            }
+            if system.herald.is_some() {
+                match cell.as_ref().and_then(|st| st.server_p99) {
+                    Some(bound) => line.push_str(&format!(" ≤ {} |", ms(bound))),
+                    None => line.push_str(" – |"),
+                }
             }
         }
         if let Some(b) = backstage {

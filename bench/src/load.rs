@@ -14,6 +14,9 @@ pub struct Stats {
     /// Requests that failed (transport error or non-2xx).
     pub errors: usize,
     pub elapsed: Duration,
+    /// The server's own p99, as the upper bound of its histogram bucket, when the server
+    /// exposes one (Herald's `/metrics`; see `histogram`).
+    pub server_p99: Option<Duration>,
     /// Sorted latencies of all requests.
     latencies: Vec<Duration>,
 }
@@ -35,7 +38,7 @@ impl Stats {
     /// Builds stats from latencies measured one at a time.
     pub fn from_latencies(mut latencies: Vec<Duration>, elapsed: Duration) -> Stats {
         latencies.sort();
-        Stats { ok: latencies.len(), errors: 0, elapsed, latencies }
+        Stats { ok: latencies.len(), errors: 0, elapsed, server_p99: None, latencies }
     }
 }
 
@@ -91,7 +94,7 @@ where
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    Stats { ok: latencies.len() - errors, errors, elapsed, latencies }
+    Stats { ok: latencies.len() - errors, errors, elapsed, server_p99: None, latencies }
 }
 
 /// Milliseconds with two decimals.

@@ -10,6 +10,7 @@
 
 mod api;
 mod fanout;
+mod histogram;
 mod load;
 mod server;
 
