@@ -199,6 +199,7 @@ impl Application {
         let maintenance = tokio::spawn(maintenance(self.state.hub.db.clone(), self.settings.clone()));
         let waker = tokio::spawn(timers(self.state.hub.clone()));
         let statistics = tokio::spawn(statistics(self.state.hub.db.clone()));
+        let search = tokio::spawn(search_index(self.state.hub.db.clone()));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -218,6 +219,7 @@ impl Application {
         maintenance.abort();
         waker.abort();
         statistics.abort();
+        search.abort();
         forget.abort();
         sender.abort();
         served?;
@@ -256,6 +258,22 @@ async fn statistics(db: Db) {
             Ok(tables) if tables.is_empty() => {}
             Ok(tables) => tracing::debug!(?tables, "planner statistics refreshed"),
             Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed; retrying"),
+        }
+    }
+}
+
+/// Every tenth of a second, SQLite's search index catches up with the notifications stored
+/// since (see [`herald_core::notifications::catch_up_search`]); nothing on PostgreSQL.
+async fn search_index(db: Db) {
+    if db.backend() != herald_core::Backend::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = herald_core::notifications::catch_up_search(&db).await {
+            tracing::warn!(error = %e, "indexing notifications for search failed; retrying");
         }
     }
 }
