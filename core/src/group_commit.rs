@@ -7,9 +7,10 @@
 //! (see [`crate::events`]). Concurrent publishes mostly touch the same pages, so writing a
 //! batch of them in one transaction writes those pages once and takes the locks once.
 //!
-//! One task per [`Db`] takes whatever work is waiting (up to [`MAX_BATCH`]), runs it in one
-//! transaction and commits. Under light load a batch is a single request and nothing waits
-//! for company; under load batches grow by themselves while the previous commit runs.
+//! One task per [`Db`] (on SQLite, on a thread of its own) takes whatever work is waiting
+//! (up to [`MAX_BATCH`]), runs it in one transaction and commits. Under light load a batch is
+//! a single request and nothing waits for company; under load batches grow by themselves
+//! while the previous commit runs.
 //!
 //! A batch succeeds or fails as a whole, so one bad request must not fail the others: when
 //! any work in a batch fails before the commit, the transaction is rolled back and every
@@ -27,7 +28,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Db, Tx};
+use crate::db::{Backend, Db, Tx};
 use crate::{Error, Result};
 
 /// Most pieces of work in one transaction.
@@ -65,7 +66,15 @@ impl Db {
             let (sender, receiver) = mpsc::unbounded_channel();
             // The task holds the pools but not this queue, so it ends when the last handle
             // on the database is dropped.
-            tokio::spawn(run(self.without_committer(), receiver));
+            let task = run(self.without_committer(), receiver);
+            match self.backend() {
+                Backend::Sqlite => on_a_thread_of_its_own(task),
+                // A PostgreSQL connection is bound to the runtime that opened it, which a
+                // runtime of the writer's own would end with it.
+                Backend::Postgres => {
+                    tokio::spawn(task);
+                }
+            }
             sender
         });
         let (done, outcome) = oneshot::channel();
@@ -73,6 +82,19 @@ impl Db {
         let output = outcome.await.map_err(|_| Error::Internal("the database writer has stopped".into()))??;
         Ok(*output.downcast::<T>().expect("group commit returns what the work produced"))
     }
+}
+
+/// Runs SQLite's group-commit task on a thread and runtime of its own. It is every publish's
+/// one serial path, and it wakes once per statement (each is answered by SQLite's connection
+/// thread): on the shared runtime each wake-up queued behind the request tasks that were
+/// ready, under load dozens of them, while the writer idled. Its own thread answers at once.
+/// (SQLite's connections do no I/O through the runtime, so any runtime may drive them.)
+fn on_a_thread_of_its_own(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for the writer");
+    std::thread::Builder::new()
+        .name("herald-writer".into())
+        .spawn(move || runtime.block_on(task))
+        .expect("a thread for the writer");
 }
 
 async fn run(db: Db, mut queue: mpsc::UnboundedReceiver<Job>) {
