@@ -19,8 +19,6 @@ use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 mod counts;
 mod search;
 
-use search::Unindexed;
-
 /// Limits on payload fields, in bytes.
 pub mod limits {
     /// Title, topic, scope, icon and origin.
@@ -430,8 +428,8 @@ const COLUMNS: &str = "n.id, n.user_ref, n.origin, n.created, n.updated, n.title
 /// The two halves of a user's inbox, personal rows and broadcasts, with the filter applied;
 /// `$1` is the user. With `walk`, the filter matches many rows: a minimum severity or a
 /// search is checked on each row instead of being used to find the rows (see [`list`]).
-fn halves(sql: &mut Sql, f: &Filter, walk: bool, unindexed: &Unindexed) -> (String, String) {
-    let (personal, broadcast) = conditions(sql, f, walk, unindexed);
+fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
+    let (personal, broadcast) = conditions(sql, f, walk);
     (
         format!(
             "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived,
@@ -453,13 +451,12 @@ fn broadcasts(conditions: &str) -> String {
 }
 
 /// The conditions of [`halves`]: on the personal notifications `n`, and on the broadcasts `n`
-/// with the user's state `s`; `unindexed` are a search's matches that SQLite's index does not
-/// hold yet.
-fn conditions(sql: &mut Sql, f: &Filter, walk: bool, unindexed: &Unindexed) -> (String, String) {
+/// with the user's state `s`.
+fn conditions(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
     let mut conds = Vec::new();
     let mut from_matches = false;
     if let Some(s) = &f.search {
-        let (condition, by_index) = search::condition(sql, s, walk, unindexed);
+        let (condition, by_index) = search::condition(sql, s, walk);
         conds.push(condition);
         from_matches = by_index;
     }
@@ -595,21 +592,21 @@ const SORT_AT_MOST: i64 = 1000;
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
     search::check(&q.filter)?;
-    let unindexed = search::unindexed(db, user, &q.filter).await?;
-    let total = count(db, user, &q.filter, &unindexed).await?;
+    search::indexed_now(db, &q.filter).await?;
+    let total = count(db, user, &q.filter).await?;
     // The count decides how a minimum severity or a search finds its rows, which planners
     // cannot (a range of severities or a text has no useful statistics): matched by many rows
     // (`high` in a typical inbox, a common word), the index would fetch all of them to sort
     // them, where walking the inbox newest first stops after a page; matched by few
     // (`critical`, a build number), walking would read the whole inbox.
-    let (text, binds) = page_sql(db.backend(), user, q, total > SORT_AT_MOST, &unindexed)?;
+    let (text, binds) = page_sql(db.backend(), user, q, total > SORT_AT_MOST)?;
     Ok((fetch_page(db, &text, &binds).await?, total))
 }
 
 /// One page of a user's notifications, without counting them.
 async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
-    let unindexed = search::unindexed(db, user, &q.filter).await?;
-    let (text, binds) = page_sql(db.backend(), user, q, false, &unindexed)?;
+    search::indexed_now(db, &q.filter).await?;
+    let (text, binds) = page_sql(db.backend(), user, q, false)?;
     fetch_page(db, &text, &binds).await
 }
 
@@ -619,24 +616,18 @@ async fn fetch_page(db: &Db, text: &str, binds: &[Bind]) -> Result<Vec<Notificat
 }
 
 /// How many of a user's notifications match `f`.
-async fn count(db: &Db, user: &EntityRef, f: &Filter, unindexed: &Unindexed) -> Result<i64> {
-    let (text, binds) = count_sql(db.backend(), user, f, unindexed);
+async fn count(db: &Db, user: &EntityRef, f: &Filter) -> Result<i64> {
+    let (text, binds) = count_sql(db.backend(), user, f);
     Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
 }
 
-fn page_sql(
-    backend: Backend,
-    user: &EntityRef,
-    q: &ListQuery,
-    walk: bool,
-    unindexed: &Unindexed,
-) -> Result<(String, Vec<Bind>)> {
+fn page_sql(backend: Backend, user: &EntityRef, q: &ListQuery, walk: bool) -> Result<(String, Vec<Bind>)> {
     if q.limit < 0 || q.offset < 0 {
         return Err(Error::Invalid("offset and limit must not be negative".into()));
     }
     let limit = q.limit.min(limits::PAGE);
     let mut sql = Sql::for_user(backend, user);
-    let (personal, broadcast) = halves(&mut sql, &q.filter, walk, unindexed);
+    let (personal, broadcast) = halves(&mut sql, &q.filter, walk);
     let order = order_by(&q.order);
     let window = sql.bind(Bind::Int(q.offset + limit));
     let lim = sql.bind(Bind::Int(limit));
@@ -655,14 +646,14 @@ fn page_sql(
 
 /// A query for how many of a user's notifications match `f`: from the tallies when they can
 /// answer (see [`counts`]), else by counting rows.
-fn count_sql(backend: Backend, user: &EntityRef, f: &Filter, unindexed: &Unindexed) -> (String, Vec<Bind>) {
+fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
     let mut sql = Sql::for_user(backend, user);
     if counts::covers(f) {
         let personal = counts::personal(&mut sql, f);
         let broadcasts = counts::broadcasts(&mut sql, f);
         return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
     }
-    let (personal, broadcast) = conditions(&mut sql, f, false, unindexed);
+    let (personal, broadcast) = conditions(&mut sql, f, false);
     // On SQLite a search looks each of its matches up among the narrow facets of the user's
     // notifications (migration 0009) rather than in their wide rows; both hold every column
     // a filter reads.
@@ -722,18 +713,17 @@ fn by_ids_sql(backend: Backend, user: &EntityRef, ids: &[String]) -> (String, Ve
 
 /// How many of a user's notifications (not archived) are unread and read.
 pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
-    let none = Unindexed::default();
-    let unread = count(db, user, &Filter { read: Some(false), ..Filter::default() }, &none).await?;
-    let read = count(db, user, &Filter { read: Some(true), ..Filter::default() }, &none).await?;
+    let unread = count(db, user, &Filter { read: Some(false), ..Filter::default() }).await?;
+    let read = count(db, user, &Filter { read: Some(true), ..Filter::default() }).await?;
     Ok(NotificationStatus { unread, read })
 }
 
 /// The distinct topics of a user's notifications that match `filter`, sorted.
 pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
     search::check(filter)?;
-    let unindexed = search::unindexed(db, user, filter).await?;
+    search::indexed_now(db, filter).await?;
     let mut sql = Sql::for_user(db.backend(), user);
-    let (p, b) = halves(&mut sql, filter, false, &unindexed);
+    let (p, b) = halves(&mut sql, filter, false);
     let personal =
         if counts::covers(filter) { counts::topics(&mut sql, filter) } else { format!("SELECT topic FROM ({p}) AS p") };
     let text = format!(
@@ -854,9 +844,8 @@ pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result
 }
 
 /// Brings SQLite's search index up to date with the notifications stored since it last caught
-/// up, a few hundred to a transaction, and returns how many it added; the instance runs it
-/// in the background (until then, searches read those notifications themselves). Nothing to
-/// do on PostgreSQL.
+/// up, a few hundred to a transaction, and returns how many it added. The instance runs it in
+/// the background, and a search runs it first (see [`search`]). Nothing to do on PostgreSQL.
 pub async fn catch_up_search(db: &Db) -> Result<u64> {
     let mut added = 0;
     loop {

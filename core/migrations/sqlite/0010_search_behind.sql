@@ -2,8 +2,8 @@
 -- notifications in the trigram index as they are stored cost every transaction a new index
 -- segment and merge work: about as much writing as the notifications themselves. New
 -- notifications are now indexed afterwards, a few hundred to a transaction, by the instance's
--- indexer (`search::catch_up`); until then a search finds them by reading them, so a search
--- sees every notification at once, indexed or not.
+-- indexer (`search::catch_up`); a search first indexes whatever the indexer has not reached,
+-- so it sees every notification stored before it began.
 --
 -- `search_progress.indexed` is the highest rowid up to which every notification is in the
 -- index, as its text is now. Rows above it are not in the index; the triggers below keep

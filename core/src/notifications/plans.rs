@@ -60,27 +60,21 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     let walking = "SEARCH n USING INDEX notifications_user_created (user_ref=?)";
     let search_index = "notifications_search VIRTUAL TABLE";
 
-    // The same plans whether or not some matches are not in the index yet.
-    for unindexed in [Unindexed::default(), Unindexed(vec![19_998, 19_999])] {
-        // The count looks the matches up among the narrow facets, not the wide rows.
-        let count = count_sql(Backend::Sqlite, &alice(), &q.filter, &unindexed);
-        assert!(count.0.contains("FROM notification_facets n WHERE +n.user_ref = $1"), "count:\n{}", count.0);
-        let counted = plan(&db, count).await;
-        assert_eq!(personal(&counted), from_matches, "count, {unindexed:?}:\n{counted}");
-        assert!(counted.contains(search_index), "count, {unindexed:?}:\n{counted}");
-        let sorted = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, false, &unindexed).unwrap()).await;
-        assert_eq!(personal(&sorted), from_matches, "few matches, {unindexed:?}:\n{sorted}");
-        let walked = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, true, &unindexed).unwrap()).await;
-        assert_eq!(personal(&walked), walking, "many matches, {unindexed:?}:\n{walked}");
-        assert!(
-            walked.contains(search_index) && !walked.contains(from_matches),
-            "many matches, {unindexed:?}:\n{walked}"
-        );
-    }
+    // The count looks the matches up among the narrow facets, not the wide rows.
+    let count = count_sql(Backend::Sqlite, &alice(), &q.filter);
+    assert!(count.0.contains("FROM notification_facets n WHERE +n.user_ref = $1"), "count:\n{}", count.0);
+    let counted = plan(&db, count).await;
+    assert_eq!(personal(&counted), from_matches, "count:\n{counted}");
+    assert!(counted.contains(search_index), "count:\n{counted}");
+    let sorted = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, false).unwrap()).await;
+    assert_eq!(personal(&sorted), from_matches, "few matches:\n{sorted}");
+    let walked = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, true).unwrap()).await;
+    assert_eq!(personal(&walked), walking, "many matches:\n{walked}");
+    assert!(walked.contains(search_index) && !walked.contains(from_matches), "many matches:\n{walked}");
 
     // Too short for trigrams: a scan, walked in order.
     let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
-    let scanned = plan(&db, page_sql(Backend::Sqlite, &alice(), &short, false, &Unindexed::default()).unwrap()).await;
+    let scanned = plan(&db, page_sql(Backend::Sqlite, &alice(), &short, false).unwrap()).await;
     assert_eq!(personal(&scanned), walking, "short text:\n{scanned}");
     assert!(!scanned.contains(search_index), "short text:\n{scanned}");
     std::fs::remove_dir_all(dir).ok();
@@ -94,7 +88,7 @@ async fn counts_read_tallies_not_every_broadcast() {
         Filter { read: Some(false), ..Filter::default() },
         Filter { read: Some(true), minimum_severity: Some(herald_model::Severity::High), ..Filter::default() },
     ] {
-        let p = plan(&db, count_sql(Backend::Sqlite, &alice(), &filter, &Unindexed::default())).await;
+        let p = plan(&db, count_sql(Backend::Sqlite, &alice(), &filter)).await;
         // The broadcasts' tallies and the user's own state rows, each through its key.
         assert!(!p.contains("notifications_broadcast_created") && !p.contains("SCAN n"), "{filter:?}:\n{p}");
         assert!(p.contains("broadcast_status_user"), "{filter:?}:\n{p}");
@@ -203,8 +197,7 @@ async fn postgres_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> u64 
 #[tokio::test]
 async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
     let (db, name) = postgres_database().await;
-    let first_page =
-        || page_sql(Backend::Postgres, &alice(), &ListQuery::default(), false, &Unindexed::default()).unwrap();
+    let first_page = || page_sql(Backend::Postgres, &alice(), &ListQuery::default(), false).unwrap();
     // Without statistics PostgreSQL takes the user's 99,000 rows for a few hundred and reads
     // and sorts them all for a page (as on a server whose autovacuum is off, or has not looked
     // yet since a burst of notifications).
@@ -267,19 +260,18 @@ async fn postgres_searches_read_the_trigram_indexes() {
             && p.contains("Bitmap Index Scan on notifications_description_trgm")
     };
     // A text no row holds: the count and the page ask the indexes and read no notification.
-    let counted = count_sql(Backend::Postgres, &alice(), &q.filter, &Unindexed::default());
+    let counted = count_sql(Backend::Postgres, &alice(), &q.filter);
     let plan = postgres_plan(&db, counted.clone()).await;
     assert!(through_indexes(&plan), "count:\n{plan}");
     assert_eq!(postgres_rows_read(&db, counted).await, 0, "count:\n{plan}");
-    let sorted = page_sql(Backend::Postgres, &alice(), &q, false, &Unindexed::default()).unwrap();
+    let sorted = page_sql(Backend::Postgres, &alice(), &q, false).unwrap();
     let plan = postgres_plan(&db, sorted.clone()).await;
     assert!(through_indexes(&plan), "page:\n{plan}");
     assert_eq!(postgres_rows_read(&db, sorted).await, 0, "page:\n{plan}");
 
     // Too short for trigrams: the inbox is walked in its order.
     let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
-    let scanned =
-        postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false, &Unindexed::default()).unwrap()).await;
+    let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false).unwrap()).await;
     assert!(!scanned.contains("_trgm"), "short text:\n{scanned}");
     drop_postgres_database(db, name).await;
 }

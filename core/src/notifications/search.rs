@@ -11,15 +11,16 @@
 //! SQLite's index is written behind the notifications (migration 0010): indexing them in the
 //! transaction that stores them cost each transaction a new index segment, about as much
 //! writing as the notifications themselves, on the one writer every publish waits for. The
-//! instance's indexer adds them a few hundred at a time ([`catch_up`]); a search reads the
-//! few stored since ([`Unindexed`]), so it finds every notification at once.
+//! instance's indexer adds them a few hundred at a time ([`catch_up`]), and a search first
+//! indexes whatever the indexer has not reached yet ([`indexed_now`]), so it finds every
+//! notification stored before it began, with the index's own matching (the trigram
+//! tokenizer's case folding, which nothing outside SQLite reproduces exactly). Searches are
+//! rare next to publishes: they take the writer for a moment instead of every publish.
 //!
 //! A search's count is one lookup per match. On SQLite the personal matches are looked up in
 //! `notification_facets` (migration 0009), a narrow copy of the columns filters read, rather
 //! than in the notifications' wide rows, which hold the same matches on about four times as
 //! many pages.
-
-use herald_model::EntityRef;
 
 use super::{Bind, Filter, Sql};
 use crate::db::{Backend, Db};
@@ -44,27 +45,21 @@ pub(super) fn indexed(text: &str) -> bool {
 
 /// A condition on the notification `n`: its title or description holds `text`, ignoring
 /// case; and whether the rows should be found from the search index's matches, so that
-/// the caller keeps the planner off the inbox's own indexes. `unindexed` are the matches the
-/// index does not hold yet ([`unindexed`]).
+/// the caller keeps the planner off the inbox's own indexes.
 ///
 /// SQLite has no statistics to choose between a user's inbox index and the matches, so the
 /// caller chooses with the count (see `notifications::list`): with `walk` (many matches) the
 /// inbox is walked in its order and each row is looked up among the matches; otherwise the
 /// matches are read and sorted.
-pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, unindexed: &Unindexed) -> (String, bool) {
+pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool) -> (String, bool) {
     if sql.backend == Backend::Sqlite && indexed(text) {
         // One FTS5 phrase: quotes inside it are doubled, nothing else is syntax.
         let phrase = sql.bind(Bind::Text(format!("\"{}\"", text.replace('"', "\"\""))));
-        let mut matches = format!("SELECT rowid FROM notifications_search WHERE notifications_search MATCH {phrase}");
-        if !unindexed.0.is_empty() {
-            // One JSON array, so that the statement's text (and its prepared form) does not
-            // depend on how many there are.
-            let rowids = sql.bind(Bind::Text(serde_json::to_string(&unindexed.0).expect("integers serialize")));
-            matches.push_str(&format!(" UNION ALL SELECT value FROM json_each({rowids})"));
-        }
         // `+ 0` keeps the planner from finding the rows through their rowids.
         let rowid = if walk { "n.rowid + 0" } else { "n.rowid" };
-        return (format!("{rowid} IN ({matches})"), !walk);
+        let condition =
+            format!("{rowid} IN (SELECT rowid FROM notifications_search WHERE notifications_search MATCH {phrase})");
+        return (condition, !walk);
     }
     let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     let p = sql.bind(Bind::Text(format!("%{escaped}%")));
@@ -73,42 +68,15 @@ pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, unindexed: &Unind
     (condition, false)
 }
 
-/// The rowids of the notifications a search for `f` must find that SQLite's index does not
-/// hold yet: the user's own and the broadcasts stored since the indexer last caught up whose
-/// title or description holds the text. Empty on PostgreSQL and for texts the index cannot
-/// find.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Unindexed(pub(super) Vec<i64>);
-
-/// Reads the notifications stored since the index last caught up and keeps those a search
-/// for `f` finds (see [`Unindexed`]). The indexer keeps them few: those of the last fraction
-/// of a second.
-pub(super) async fn unindexed(db: &Db, user: &EntityRef, f: &Filter) -> Result<Unindexed> {
-    let Some(text) = f.search.as_deref().filter(|t| db.backend() == Backend::Sqlite && indexed(t)) else {
-        return Ok(Unindexed::default());
-    };
-    let rows: Vec<(i64, String, Option<String>)> = with_pool!(db.reader(), |c| sqlx::query_as(
-        "SELECT rowid, title, description FROM notifications
-         WHERE rowid > (SELECT indexed FROM search_progress) AND COALESCE(user_ref, $1) = $1"
-    )
-    .bind(user.as_str())
-    .fetch_all(c)
-    .await)?;
-    let text = fold(text);
-    let holds = |s: &str| fold(s).contains(&text);
-    Ok(Unindexed(
-        rows.into_iter()
-            .filter(|(_, title, description)| holds(title) || description.as_deref().is_some_and(holds))
-            .map(|(rowid, ..)| rowid)
-            .collect(),
-    ))
-}
-
-/// Case folded as the trigram index folds it (FTS5's Unicode case folding, without removing
-/// diacritics), so that a notification is found by the same texts before and after it is
-/// indexed.
-fn fold(s: &str) -> String {
-    s.to_lowercase()
+/// Before a search on SQLite: indexes the notifications the instance's indexer has not
+/// reached yet, so that the search's reads, which begin after this returns, find them all.
+/// Nothing to do on PostgreSQL, for texts the index cannot find, or when nothing is behind
+/// (one read).
+pub(super) async fn indexed_now(db: &Db, f: &Filter) -> Result<()> {
+    if f.search.as_deref().is_some_and(indexed) {
+        super::catch_up_search(db).await?;
+    }
+    Ok(())
 }
 
 /// Notifications the indexer adds in one transaction: enough that the index's work per
@@ -155,7 +123,9 @@ pub(super) async fn catch_up(db: &Db, most: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notifications::{ListQuery, list};
+    use crate::notifications::{ListQuery, catch_up_search, list};
+    use crate::with_pool;
+    use herald_model::EntityRef;
 
     async fn database() -> (Db, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("herald-search-{}", uuid::Uuid::new_v4().simple()));
@@ -168,7 +138,8 @@ mod tests {
         "user:default/alice".parse().unwrap()
     }
 
-    /// Stores a notification for `user` (`None`: a broadcast) straight into the table.
+    /// Stores a notification for `user` (`None`: a broadcast) straight into the table, as the
+    /// CLI or another instance would, with nobody indexing it.
     async fn store(db: &Db, id: &str, user: Option<&str>, title: &str) {
         with_pool!(db.writer(), |c| sqlx::query(
             "INSERT INTO notifications (id, user_ref, origin, created, title, description, severity)
@@ -199,9 +170,23 @@ mod tests {
             .unwrap()
     }
 
+    /// The rowids the index itself finds for `text`, in order.
+    async fn in_index(db: &Db, text: &str) -> Vec<i64> {
+        let mut rowids: Vec<i64> = with_pool!(db.reader(), |c| sqlx::query_scalar(
+            "SELECT rowid FROM notifications_search WHERE notifications_search MATCH $1"
+        )
+        .bind(format!("\"{text}\""))
+        .fetch_all(c)
+        .await)
+        .unwrap();
+        rowids.sort();
+        rowids
+    }
+
     /// The index holds exactly the notifications at or below the mark, each with its text as
     /// it is now: its structure is sound, and a phrase finds the rows a scan finds. (FTS5's
-    /// check against the table itself would count the rows above the mark as missing.)
+    /// check against the table itself would count the rows above the mark as missing. The
+    /// texts are ones whose case Rust's `to_lowercase` folds as the index does.)
     async fn assert_index_agrees(db: &Db) {
         run(db, "INSERT INTO notifications_search (notifications_search) VALUES ('integrity-check')").await;
         let below = "SELECT rowid, title, description FROM notifications
@@ -209,26 +194,18 @@ mod tests {
         let rows: Vec<(i64, String, Option<String>)> =
             with_pool!(db.reader(), |c| sqlx::query_as(below).fetch_all(c).await).unwrap();
         for text in ["über", "deploy", "about", "renamed", "again"] {
-            let mut indexed: Vec<i64> = with_pool!(db.reader(), |c| sqlx::query_scalar(
-                "SELECT rowid FROM notifications_search WHERE notifications_search MATCH $1"
-            )
-            .bind(format!("\"{text}\""))
-            .fetch_all(c)
-            .await)
-            .unwrap();
-            indexed.sort();
-            let holds = |s: &str| fold(s).contains(text);
+            let holds = |s: &str| s.to_lowercase().contains(text);
             let scanned: Vec<i64> = rows
                 .iter()
                 .filter(|(_, title, description)| holds(title) || description.as_deref().is_some_and(holds))
                 .map(|(rowid, ..)| *rowid)
                 .collect();
-            assert_eq!(indexed, scanned, "{text:?}");
+            assert_eq!(in_index(db, text).await, scanned, "{text:?}");
         }
     }
 
     #[tokio::test]
-    async fn a_search_finds_notifications_before_and_after_they_are_indexed() {
+    async fn a_search_first_indexes_what_the_indexer_has_not_reached() {
         let (db, dir) = database().await;
         store(&db, "a1", Some("user:default/alice"), "Über deploy").await;
         store(&db, "b1", Some("user:default/bob"), "über secret").await;
@@ -236,18 +213,18 @@ mod tests {
         store(&db, "a2", Some("user:default/alice"), "Something else").await;
         assert_eq!(indexed_up_to(&db).await, 0);
 
-        // Not indexed yet: read and matched in any case, beyond ASCII; never another user's.
-        let filter = Filter { search: Some("üBer".into()), ..Filter::default() };
-        assert_eq!(unindexed(&db, &alice(), &filter).await.unwrap(), Unindexed(vec![1, 3]));
+        // Any case, beyond ASCII, never another user's; found through the index.
         let expected = (vec!["ÜBER everyone".to_string(), "Über deploy".to_string()], 2);
         assert_eq!(found(&db, "üBer").await, expected);
+        assert_eq!(indexed_up_to(&db).await, 4, "the search indexed what was behind");
         assert_eq!(found(&db, "about something").await, (vec!["Something else".to_string()], 1));
+        assert_eq!(catch_up_search(&db).await.unwrap(), 0, "nothing left for the indexer");
 
-        assert_eq!(crate::notifications::catch_up_search(&db).await.unwrap(), 4);
-        assert_eq!(indexed_up_to(&db).await, 4);
-        assert_eq!(unindexed(&db, &alice(), &filter).await.unwrap(), Unindexed::default());
-        assert_eq!(found(&db, "üBer").await, expected, "the same, found through the index");
-        assert_eq!(crate::notifications::catch_up_search(&db).await.unwrap(), 0, "nothing left");
+        store(&db, "a3", Some("user:default/alice"), "über later").await;
+        assert_eq!(in_index(&db, "über").await, [1, 2, 3], "not indexed by being stored");
+        assert_index_agrees(&db).await;
+        assert_eq!(found(&db, "über").await.0, ["über later", "ÜBER everyone", "Über deploy"]);
+        assert_eq!(indexed_up_to(&db).await, 5);
         assert_index_agrees(&db).await;
         std::fs::remove_dir_all(dir).ok();
     }
@@ -258,37 +235,30 @@ mod tests {
         for k in 1..=3 {
             store(&db, &format!("i{k}"), Some("user:default/alice"), &format!("deploy {k}")).await;
         }
-        crate::notifications::catch_up_search(&db).await.unwrap();
+        catch_up_search(&db).await.unwrap();
         for k in 4..=6 {
             store(&db, &format!("i{k}"), Some("user:default/alice"), &format!("deploy {k}")).await;
         }
-        // Rows 1–3 are indexed, 4–6 are not: rename and delete one of each.
+        // Rows 1–3 are indexed, 4–6 are not: rename and delete one of each. The triggers must
+        // change the index for the first two only (FTS5 cannot delete what it does not hold).
         run(&db, "UPDATE notifications SET title = 'renamed ' || id, description = NULL WHERE id IN ('i1', 'i4')")
             .await;
         run(&db, "DELETE FROM notifications WHERE id IN ('i2', 'i5')").await;
-        let deploys = |titles: &[&str]| (titles.iter().map(|t| t.to_string()).collect::<Vec<_>>(), titles.len() as i64);
-        for pass in ["before catching up", "after"] {
-            assert_eq!(found(&db, "deploy").await, deploys(&["deploy 6", "deploy 3"]), "{pass}");
-            assert_eq!(found(&db, "renamed").await, deploys(&["renamed i4", "renamed i1"]), "{pass}");
-            assert_index_agrees(&db).await;
-            crate::notifications::catch_up_search(&db).await.unwrap();
-        }
+        assert_eq!(indexed_up_to(&db).await, 3);
+        assert_index_agrees(&db).await;
+        let titles = |titles: &[&str]| (titles.iter().map(|t| t.to_string()).collect::<Vec<_>>(), titles.len() as i64);
+        assert_eq!(found(&db, "deploy").await, titles(&["deploy 6", "deploy 3"]));
+        assert_eq!(found(&db, "renamed").await, titles(&["renamed i4", "renamed i1"]));
+        assert_eq!(indexed_up_to(&db).await, 6);
+        assert_index_agrees(&db).await;
 
         // With the newest row deleted too, the next takes the rowid after the highest left (5),
-        // at or below the mark: indexed at once.
-        assert_eq!(indexed_up_to(&db).await, 6);
+        // at or below the mark: indexed as it is stored.
         run(&db, "DELETE FROM notifications WHERE id = 'i6'").await;
         store(&db, "again", Some("user:default/alice"), "deploy again").await;
-        let rowid: i64 =
-            with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT rowid FROM notifications WHERE id = 'again'")
-                .fetch_one(c)
-                .await)
-            .unwrap();
-        assert_eq!(rowid, 5);
-        let filter = Filter { search: Some("again".into()), ..Filter::default() };
-        assert_eq!(unindexed(&db, &alice(), &filter).await.unwrap(), Unindexed::default());
-        assert_eq!(found(&db, "again").await, deploys(&["deploy again"]));
+        assert_eq!(in_index(&db, "again").await, [5]);
         assert_index_agrees(&db).await;
+        assert_eq!(found(&db, "again").await, titles(&["deploy again"]));
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -304,10 +274,9 @@ mod tests {
         .await;
         assert_eq!(catch_up(&db, CATCH_UP_BATCH).await.unwrap(), 256);
         assert_eq!(indexed_up_to(&db).await, 256);
-        assert_eq!(found(&db, "deploy").await.1, 600, "half indexed, half read");
-        assert_eq!(crate::notifications::catch_up_search(&db).await.unwrap(), 344);
-        assert_eq!(indexed_up_to(&db).await, 600);
+        assert_index_agrees(&db).await;
         assert_eq!(found(&db, "deploy").await.1, 600);
+        assert_eq!(indexed_up_to(&db).await, 600);
         assert_index_agrees(&db).await;
         std::fs::remove_dir_all(dir).ok();
     }

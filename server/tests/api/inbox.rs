@@ -338,7 +338,7 @@ both!(search_matches_text_literally_in_any_case_and_follows_every_change, |app| 
     };
     let uber = "Über deploy \"quoted\" 50%_done";
     // SQLite's instance indexes new notifications a moment after storing them: the same
-    // answers before (the search reads them) and after (the index finds them).
+    // answers before (the search indexes them first) and after (the instance's indexer did).
     for round in ["as stored", "once indexed"] {
         if round == "once indexed" {
             search_index_caught_up(&app).await;
