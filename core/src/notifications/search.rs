@@ -263,6 +263,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_multi_row_insert_straddling_the_mark_is_indexed_below_it_only() {
+        let (db, dir) = database().await;
+        for k in 1..=4 {
+            store(&db, &format!("i{k}"), Some("user:default/alice"), &format!("deploy {k}")).await;
+        }
+        catch_up_search(&db).await.unwrap();
+        store(&db, "i5", Some("user:default/alice"), "deploy 5").await;
+        store(&db, "i6", Some("user:default/alice"), "deploy 6").await;
+        // Rows 3–6 deleted (two indexed, two not): the next rows take rowids 3–6 again, as one
+        // statement, the way a batch's held-back inserts are written.
+        run(&db, "DELETE FROM notifications WHERE id IN ('i3', 'i4', 'i5', 'i6')").await;
+        run(
+            &db,
+            "INSERT INTO notifications (id, user_ref, origin, created, title, severity) VALUES
+             ('r3', 'user:default/alice', 'external:test', 10, 'renamed 3', 2),
+             ('r4', 'user:default/alice', 'external:test', 11, 'renamed 4', 2),
+             ('r5', 'user:default/alice', 'external:test', 12, 'renamed 5', 2),
+             ('r6', 'user:default/alice', 'external:test', 13, 'renamed 6', 2)",
+        )
+        .await;
+        assert_eq!(indexed_up_to(&db).await, 4);
+        assert_eq!(in_index(&db, "renamed").await, [3, 4], "at or below the mark, indexed as stored");
+        assert_index_agrees(&db).await;
+        assert_eq!(found(&db, "renamed").await.1, 4);
+        assert_eq!(in_index(&db, "renamed").await, [3, 4, 5, 6]);
+        assert_index_agrees(&db).await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
     async fn catching_up_goes_a_batch_to_a_transaction_oldest_first() {
         let (db, dir) = database().await;
         run(
