@@ -385,6 +385,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A fresh SQLite database for a test, in a directory of its own under the system's temporary
+/// directory (the test removes it), with Herald's schema when `migrated`.
+#[cfg(test)]
+pub(crate) async fn scratch_sqlite(name: &str, migrated: bool) -> (Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("herald-{name}-{}", uuid::Uuid::new_v4().simple()));
+    let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
+    if migrated {
+        db.migrate().await.unwrap();
+    }
+    (db, dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

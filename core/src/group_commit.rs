@@ -177,8 +177,7 @@ mod tests {
     use crate::with_tx;
 
     async fn database() -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("herald-group-commit-{}", uuid::Uuid::new_v4().simple()));
-        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
+        let (db, dir) = crate::db::scratch_sqlite("group-commit", false).await;
         crate::with_pool!(db.writer(), |c| sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)")
             .execute(c)
             .await

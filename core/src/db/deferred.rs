@@ -185,10 +185,7 @@ mod tests {
     use crate::{with_pool, with_tx};
 
     async fn database() -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("herald-deferred-{}", uuid::Uuid::new_v4().simple()));
-        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
-        db.migrate().await.unwrap();
-        (db, dir)
+        crate::db::scratch_sqlite("deferred", true).await
     }
 
     fn notification(id: &str) -> NotificationRow {

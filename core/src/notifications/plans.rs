@@ -8,9 +8,7 @@ use super::*;
 
 /// A database holding an inbox, so that the plans are those of a database in use.
 async fn database() -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("herald-plans-{}", uuid::Uuid::new_v4().simple()));
-    let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, dir) = crate::db::scratch_sqlite("plans", true).await;
     let fill = "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
          WITH RECURSIVE i (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 20000)
          SELECT 'n' || k, CASE WHEN k % 100 = 0 THEN NULL ELSE 'user:default/alice' END, 'external:test', k,

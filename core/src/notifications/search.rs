@@ -128,10 +128,7 @@ mod tests {
     use herald_model::EntityRef;
 
     async fn database() -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("herald-search-{}", uuid::Uuid::new_v4().simple()));
-        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display()), &Default::default()).await.unwrap();
-        db.migrate().await.unwrap();
-        (db, dir)
+        crate::db::scratch_sqlite("search", true).await
     }
 
     fn alice() -> EntityRef {
