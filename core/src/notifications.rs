@@ -19,6 +19,8 @@ use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 mod counts;
 mod search;
 
+pub use search::catch_up_search;
+
 /// Limits on payload fields, in bytes.
 pub mod limits {
     /// Title, topic, scope, icon and origin.
@@ -840,22 +842,6 @@ pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result
         let ids: Vec<String> = unread.iter().map(|n| n.id.clone()).collect();
         marked += ids.len();
         update(db, user, &ids, StateChange { read: Some(true), ..StateChange::default() }).await?;
-    }
-}
-
-/// Brings SQLite's search index up to date with the notifications stored since it last caught
-/// up, a few hundred to a transaction, and returns how many it added. The instance runs it in
-/// the background, and a search runs it first (see [`search`]). Nothing to do on PostgreSQL.
-pub async fn catch_up_search(db: &Db) -> Result<u64> {
-    let mut added = 0;
-    loop {
-        let n = search::catch_up(db, search::CATCH_UP_BATCH).await?;
-        added += n;
-        if n < search::CATCH_UP_BATCH as u64 {
-            return Ok(added);
-        }
-        // Between batches, the publishes queued for the writer go first.
-        tokio::task::yield_now().await;
     }
 }
 

@@ -74,20 +74,37 @@ pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool) -> (String, bool)
 /// (one read).
 pub(super) async fn indexed_now(db: &Db, f: &Filter) -> Result<()> {
     if f.search.as_deref().is_some_and(indexed) {
-        super::catch_up_search(db).await?;
+        catch_up_search(db).await?;
     }
     Ok(())
+}
+
+/// Brings SQLite's search index up to date with the notifications stored since it last caught
+/// up, [`CATCH_UP_BATCH`] to a transaction, and returns how many it added. The instance runs
+/// it in the background, and a search runs it first ([`indexed_now`]). Nothing to do on
+/// PostgreSQL.
+pub async fn catch_up_search(db: &Db) -> Result<u64> {
+    let mut added = 0;
+    loop {
+        let n = catch_up(db, CATCH_UP_BATCH).await?;
+        added += n;
+        if n < CATCH_UP_BATCH as u64 {
+            return Ok(added);
+        }
+        // Between batches, the publishes queued for the writer go first.
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Notifications the indexer adds in one transaction: enough that the index's work per
 /// notification is several times less than one at a time, few enough that the writer, which
 /// publishes wait for, is held for a few milliseconds only.
-pub(super) const CATCH_UP_BATCH: i64 = 256;
+const CATCH_UP_BATCH: i64 = 256;
 
 /// Adds to SQLite's search index up to `most` of the notifications stored since it last
 /// caught up, oldest first, in one transaction; returns how many. On PostgreSQL, whose
 /// trigram indexes are written with the rows, nothing is behind.
-pub(super) async fn catch_up(db: &Db, most: i64) -> Result<u64> {
+async fn catch_up(db: &Db, most: i64) -> Result<u64> {
     const BEHIND: &str = "SELECT rowid FROM notifications WHERE rowid > (SELECT indexed FROM search_progress)";
     if db.backend() != Backend::Sqlite {
         return Ok(0);
@@ -123,7 +140,7 @@ pub(super) async fn catch_up(db: &Db, most: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notifications::{ListQuery, catch_up_search, list};
+    use crate::notifications::{ListQuery, list};
     use crate::with_pool;
     use herald_model::EntityRef;
 
