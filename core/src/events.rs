@@ -2,6 +2,9 @@
 //! Live streams replay from it after a reconnect (`Last-Event-ID`) and the bus reads it to
 //! fan new events out.
 
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 use herald_model::EntityRef;
 
 use crate::db::{Db, EventRow, Tx, TxInner};
@@ -14,7 +17,7 @@ pub const NOTIFY_CHANNEL: &str = "herald_events";
 const EVENT_LOCK: i64 = 0x4845_5241_4c44; // "HERALD"
 
 /// One entry of the log.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
     /// The user it concerns; `None` for a broadcast, which concerns everyone.
@@ -23,14 +26,38 @@ pub struct Event {
     pub kind: String,
     /// JSON: the notification, or the ids and their new state.
     pub payload: String,
+    /// The event as its transport sends it, encoded by the first stream that sends it. The
+    /// bus shares one `Event` among all its streams, so a broadcast to 10,000 streams is
+    /// encoded once, and each stream sends the same bytes.
+    #[sqlx(skip)]
+    encoded: OnceLock<Bytes>,
 }
 
 impl Event {
+    /// An event as the log holds it (id, whom it concerns, kind and JSON payload).
+    pub fn new(id: i64, user_ref: Option<String>, kind: impl Into<String>, payload: impl Into<String>) -> Event {
+        Event { id, user_ref, kind: kind.into(), payload: payload.into(), encoded: OnceLock::new() }
+    }
+
     /// Whether `user` should receive this event.
     pub fn concerns(&self, user: &EntityRef) -> bool {
         self.user_ref.as_deref().is_none_or(|u| u == user.as_str())
     }
+
+    /// The event encoded by `encode`, which runs once per event however many streams ask.
+    pub fn encoded(&self, encode: impl FnOnce(&Event) -> Bytes) -> Bytes {
+        self.encoded.get_or_init(|| encode(self)).clone()
+    }
 }
+
+/// Events are equal when their contents are: whether one was encoded yet does not matter.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.user_ref, &self.kind, &self.payload) == (other.id, &other.user_ref, &other.kind, &other.payload)
+    }
+}
+
+impl Eq for Event {}
 
 /// Appends an event inside `tx`.
 ///

@@ -10,10 +10,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
 use herald_core::events::{self, Event};
 use herald_core::{Hub, notifications};
 use herald_model::EntityRef;
@@ -29,6 +30,9 @@ const RETRY: Duration = Duration::from_secs(2);
 const REPLAY_BATCH: i64 = 500;
 /// Room for events a stream keeps once it has sent them all (following the bus needs a few).
 const IDLE_CAPACITY: usize = 8;
+/// After this long without an event, a stream sends a comment, so that proxies and browsers
+/// do not take the quiet connection for a dead one.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Counts open streams per user to enforce the configured cap.
 #[derive(Debug, Default)]
@@ -152,6 +156,7 @@ pub async fn stream(
         position: start,
         ready: VecDeque::new(),
         phase: Phase::Connecting { fresh: last.is_none() },
+        quiet_until: tokio::time::Instant::now() + KEEP_ALIVE,
         shutting_down: state.shutting_down.clone(),
         _permit: permit,
     };
@@ -159,9 +164,18 @@ pub async fn stream(
         let e = f.next().await?;
         Some((Ok::<_, Infallible>(e), f))
     });
-    let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat"));
-    // Proxies such as nginx must not buffer the stream.
-    Ok(([("x-accel-buffering", "no"), ("cache-control", "no-cache")], sse).into_response())
+    // The frames are written as they are: the body is the event stream itself, without a
+    // per-client encoder, so a broadcast's bytes are shared by every stream that sends them.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Proxies such as nginx must not buffer the stream.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// One client's stream: the events it missed, from the log, then the bus's.
@@ -171,9 +185,11 @@ struct Follower {
     bus: broadcast::Receiver<Arc<Event>>,
     /// The last event passed on or skipped; every later one is still to come.
     position: i64,
-    /// Events to send before reading anything more.
-    ready: VecDeque<SseEvent>,
+    /// Frames to send before reading anything more.
+    ready: VecDeque<Bytes>,
     phase: Phase,
+    /// When to send a keep-alive comment if nothing else was sent by then.
+    quiet_until: tokio::time::Instant,
     shutting_down: watch::Receiver<bool>,
     _permit: StreamPermit,
 }
@@ -190,14 +206,15 @@ enum Phase {
 }
 
 impl Follower {
-    /// The next event to send; `None` ends the stream.
-    async fn next(&mut self) -> Option<SseEvent> {
+    /// The next frame to send; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 if self.ready.is_empty() && self.ready.capacity() > IDLE_CAPACITY {
                     // A replay filled it: an idle stream must not keep that room for its life.
                     self.ready = VecDeque::new();
                 }
+                self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some(e);
             }
             match self.phase {
@@ -205,7 +222,7 @@ impl Follower {
                     if *self.shutting_down.borrow_and_update() {
                         return None;
                     }
-                    self.ready.push_back(SseEvent::default().retry(RETRY).comment("connected"));
+                    self.ready.push_back(connected());
                     // Boxed, as the other queries: inline, their futures would make every
                     // idle stream as large as the largest query, for the stream's whole life.
                     self.phase = match Box::pin(in_log(&self.hub, self.position)).await {
@@ -238,6 +255,10 @@ impl Follower {
                         // Ending the stream lets a graceful shutdown finish; clients reconnect
                         // elsewhere (or to the restarted server) with Last-Event-ID.
                         _ = self.shutting_down.changed() => return None,
+                        _ = tokio::time::sleep_until(self.quiet_until) => {
+                            self.ready.push_back(Bytes::from_static(b": heartbeat\n\n"));
+                            continue;
+                        }
                     };
                     self.received(received).await;
                 }
@@ -261,7 +282,7 @@ impl Follower {
         match Box::pin(notifications::status(&self.hub.db, &self.user)).await {
             Ok(status) => {
                 let data = serde_json::to_string(&status).unwrap_or_default();
-                self.ready.push_back(SseEvent::default().id(id.to_string()).event("status").data(data));
+                self.ready.push_back(frame(id, "status", &data));
                 Phase::Following
             }
             Err(e) => {
@@ -308,16 +329,67 @@ async fn in_log(hub: &Hub, after: i64) -> bool {
     }
 }
 
-fn to_sse(e: &Event) -> SseEvent {
+/// The frame of a logged event: encoded once, however many streams send it.
+fn to_sse(e: &Event) -> Bytes {
     // Per client per event: the known kinds are labelled without allocating.
     match e.kind.as_str() {
         "notification" => metrics::counter!("herald_sse_events_sent_total", "kind" => "notification").increment(1),
         "update" => metrics::counter!("herald_sse_events_sent_total", "kind" => "update").increment(1),
         other => metrics::counter!("herald_sse_events_sent_total", "kind" => other.to_string()).increment(1),
     }
-    SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(e.payload.as_str())
+    e.encoded(|e| frame(e.id, &e.kind, &e.payload))
 }
 
-fn reset(id: i64) -> SseEvent {
-    SseEvent::default().id(id.to_string()).event("reset").data("{}")
+fn reset(id: i64) -> Bytes {
+    frame(id, "reset", "{}")
+}
+
+/// The first frame: says the stream is open and how soon to reconnect if it breaks.
+fn connected() -> Bytes {
+    Bytes::from(format!(": connected\nretry: {}\n\n", RETRY.as_millis()))
+}
+
+/// One Server-Sent Event, spaced as most encoders space it (`event: status`), since some
+/// clients look for exactly that. Each line of `data` becomes a `data:` line (a client joins them
+/// with newlines again), whether it ends in LF, CRLF or CR; `kind` never holds a line break.
+fn frame(id: i64, kind: &str, data: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + kind.len() + 40);
+    out.put_slice(b"id: ");
+    out.put_slice(id.to_string().as_bytes());
+    out.put_slice(b"\nevent: ");
+    out.put_slice(kind.as_bytes());
+    out.put_u8(b'\n');
+    let lines = data.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'));
+    for line in lines {
+        out.put_slice(b"data: ");
+        out.put_slice(line.as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_carries_the_id_the_kind_and_each_line_of_data() {
+        assert_eq!(&frame(7, "status", r#"{"unread":1}"#)[..], b"id: 7\nevent: status\ndata: {\"unread\":1}\n\n");
+        // LF, CRLF and a lone CR each end a line; the client joins the lines with LF.
+        assert_eq!(
+            &frame(8, "update", "a\nb\r\nc\rd")[..],
+            b"id: 8\nevent: update\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
+        assert_eq!(&frame(9, "reset", "")[..], b"id: 9\nevent: reset\ndata: \n\n");
+    }
+
+    #[test]
+    fn an_event_is_encoded_once_however_many_streams_send_it() {
+        let row = Event::new(3, None, "notification", "{}");
+        let (first, second) = (to_sse(&row), to_sse(&row));
+        assert_eq!(&first[..], b"id: 3\nevent: notification\ndata: {}\n\n");
+        // The same bytes, not a copy.
+        assert_eq!(first.as_ptr(), second.as_ptr());
+    }
 }
