@@ -346,7 +346,7 @@ fn reset(id: i64) -> Bytes {
 
 /// The first frame: says the stream is open and how soon to reconnect if it breaks.
 fn connected() -> Bytes {
-    Bytes::from(format!(": connected\nretry: {}\n\n", RETRY.as_millis()))
+    Bytes::from(format!("retry: {}\n: connected\n\n", RETRY.as_millis()))
 }
 
 /// One Server-Sent Event, spaced as most encoders space it (`event: status`), since some
