@@ -123,11 +123,14 @@ pub struct StreamSettings {
     /// Most streams the instance keeps open in all; more get 503 with Retry-After (keep it
     /// under the process's open-file limit).
     pub max_total: usize,
+    /// Seconds without an event after which a stream sends a keep-alive comment, so that
+    /// proxies and browsers do not take a quiet stream for a dead one.
+    pub keep_alive_secs: u64,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        StreamSettings { max_per_user: 16, max_total: 50_000 }
+        StreamSettings { max_per_user: 16, max_total: 50_000, keep_alive_secs: 15 }
     }
 }
 
@@ -267,8 +270,10 @@ impl Settings {
         if self.event_replay_hours == 0 {
             return Err(ConfigError("event_replay_hours: must be at least 1".into()));
         }
-        if self.stream.max_per_user == 0 || self.stream.max_total == 0 {
-            return Err(ConfigError("stream.max_per_user and stream.max_total: must be at least 1".into()));
+        if self.stream.max_per_user == 0 || self.stream.max_total == 0 || self.stream.keep_alive_secs == 0 {
+            return Err(ConfigError(
+                "stream.max_per_user, stream.max_total and stream.keep_alive_secs: must be at least 1".into(),
+            ));
         }
         if self.http.header_read_timeout_secs == 0 || self.http.body_read_timeout_secs == 0 {
             return Err(ConfigError(
@@ -498,6 +503,7 @@ mod tests {
             "default_settings",
             "max_per_user",
             "max_total",
+            "keep_alive_secs",
             "max_attempts",
             "first_retry_ms",
             "lease_secs",

@@ -40,6 +40,8 @@ pub struct Shared {
     pub stream_limit: usize,
     /// Most live streams the instance keeps open.
     pub stream_total: usize,
+    /// Quiet time after which a live stream sends a keep-alive comment.
+    pub stream_keep_alive: Duration,
     /// Request rate limits per credential.
     pub limits: Arc<crate::http::Limits>,
     /// How long a client has to send a request body.
@@ -176,6 +178,7 @@ impl Application {
             streams: Arc::default(),
             stream_limit: settings.stream.max_per_user,
             stream_total: settings.stream.max_total,
+            stream_keep_alive: Duration::from_secs(settings.stream.keep_alive_secs),
             limits: Arc::new(crate::http::Limits::new(&settings.limits)),
             body_read_timeout: Duration::from_secs(settings.http.body_read_timeout_secs),
             shutting_down,

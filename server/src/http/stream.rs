@@ -30,9 +30,6 @@ const RETRY: Duration = Duration::from_secs(2);
 const REPLAY_BATCH: i64 = 500;
 /// Room for events a stream keeps once it has sent them all (following the bus needs a few).
 const IDLE_CAPACITY: usize = 8;
-/// After this long without an event, a stream sends a comment, so that proxies and browsers
-/// do not take the quiet connection for a dead one.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Counts open streams per user to enforce the configured cap.
 #[derive(Debug, Default)]
@@ -156,7 +153,8 @@ pub async fn stream(
         position: start,
         ready: VecDeque::new(),
         phase: Phase::Connecting { fresh: last.is_none() },
-        quiet_until: tokio::time::Instant::now() + KEEP_ALIVE,
+        keep_alive: state.stream_keep_alive,
+        quiet_until: tokio::time::Instant::now() + state.stream_keep_alive,
         shutting_down: state.shutting_down.clone(),
         _permit: permit,
     };
@@ -188,6 +186,8 @@ struct Follower {
     /// Frames to send before reading anything more.
     ready: VecDeque<Bytes>,
     phase: Phase,
+    /// Quiet time after which to send a keep-alive comment.
+    keep_alive: Duration,
     /// When to send a keep-alive comment if nothing else was sent by then.
     quiet_until: tokio::time::Instant,
     shutting_down: watch::Receiver<bool>,
@@ -214,7 +214,7 @@ impl Follower {
                     // A replay filled it: an idle stream must not keep that room for its life.
                     self.ready = VecDeque::new();
                 }
-                self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
+                self.quiet_until = tokio::time::Instant::now() + self.keep_alive;
                 return Some(e);
             }
             match self.phase {

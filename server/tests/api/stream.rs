@@ -108,6 +108,21 @@ both!(a_position_older_than_the_log_gets_reset, |app| async {
     assert_eq!(r.status(), 400);
 });
 
+// The stream writes its own frames, keep-alive included: a quiet stream sends a comment, and
+// an event puts the next one off.
+#[tokio::test]
+async fn a_quiet_stream_sends_keep_alive_comments() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.stream.keep_alive_secs = 1).await;
+    let alice = app.user_token("alice").await;
+    let mut conn = Raw::connect(&app).await;
+    conn.send(&stream_request(&alice)).await;
+    assert!(!conn.read_until(&["event: status"], WAIT).await);
+    assert!(!conn.got.contains(": heartbeat"), "{}", conn.got);
+    assert!(!conn.read_until(&[": heartbeat"], Duration::from_secs(3)).await, "stream closed");
+    assert!(conn.got.contains(": heartbeat\n\n"), "no keep-alive after a quiet second: {}", conn.got);
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn too_many_streams_for_one_user_get_429() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.stream.max_per_user = 2).await;
