@@ -16,8 +16,6 @@ use crate::Result;
 use crate::db::Db;
 use crate::events::{self, Event, NOTIFY_CHANNEL};
 
-/// Events buffered per subscriber before it counts as lagging.
-const BUFFER: usize = 4096;
 /// Events read from the log per query.
 const BATCH: i64 = 1000;
 
@@ -29,10 +27,12 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Starts following the log from its current end.
-    pub async fn start(db: Db) -> Result<Arc<Bus>> {
+    /// Starts following the log from its current end, holding the last `buffer` events (at
+    /// least 1) for streams that are slow to take them: a stream further behind is told it
+    /// lags.
+    pub async fn start(db: Db, buffer: usize) -> Result<Arc<Bus>> {
         let head = events::bounds(&db).await?.map_or(0, |(_, max)| max);
-        let (sender, _) = broadcast::channel(BUFFER);
+        let (sender, _) = broadcast::channel(buffer.max(1));
         let bus = Arc::new(Bus { sender, head: AtomicI64::new(head) });
         tokio::spawn(follow(db, Arc::downgrade(&bus)));
         Ok(bus)

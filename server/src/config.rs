@@ -126,11 +126,15 @@ pub struct StreamSettings {
     /// Seconds without an event after which a stream sends a keep-alive comment, so that
     /// proxies and browsers do not take a quiet stream for a dead one.
     pub keep_alive_secs: u64,
+    /// Events the instance holds for a stream that is slow to take them. A stream further
+    /// behind than this (its client not reading, or the machine overloaded) is sent `reset`,
+    /// and its client reloads; each held event costs memory once, not once per stream.
+    pub buffer: usize,
 }
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        StreamSettings { max_per_user: 16, max_total: 50_000, keep_alive_secs: 15 }
+        StreamSettings { max_per_user: 16, max_total: 50_000, keep_alive_secs: 15, buffer: 4096 }
     }
 }
 
@@ -270,9 +274,14 @@ impl Settings {
         if self.event_replay_hours == 0 {
             return Err(ConfigError("event_replay_hours: must be at least 1".into()));
         }
-        if self.stream.max_per_user == 0 || self.stream.max_total == 0 || self.stream.keep_alive_secs == 0 {
+        if self.stream.max_per_user == 0
+            || self.stream.max_total == 0
+            || self.stream.keep_alive_secs == 0
+            || self.stream.buffer == 0
+        {
             return Err(ConfigError(
-                "stream.max_per_user, stream.max_total and stream.keep_alive_secs: must be at least 1".into(),
+                "stream.max_per_user, stream.max_total, stream.keep_alive_secs and stream.buffer: must be at least 1"
+                    .into(),
             ));
         }
         if self.http.header_read_timeout_secs == 0 || self.http.body_read_timeout_secs == 0 {
@@ -504,6 +513,7 @@ mod tests {
             "max_per_user",
             "max_total",
             "keep_alive_secs",
+            "buffer",
             "max_attempts",
             "first_retry_ms",
             "lease_secs",

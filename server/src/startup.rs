@@ -86,7 +86,7 @@ pub async fn hub(settings: &Settings, db: Db, base_url: url::Url) -> anyhow::Res
     channels.extend(routing.channel_ids().into_iter().map(str::to_string));
     let policy =
         SettingsPolicy { channels, defaults: settings.notifications.default_settings.clone(), recent: Arc::default() };
-    let bus = Bus::start(db.clone()).await?;
+    let bus = Bus::start(db.clone(), settings.stream.buffer).await?;
     Ok(Hub {
         db,
         bus,

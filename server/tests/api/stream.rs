@@ -123,6 +123,38 @@ async fn a_quiet_stream_sends_keep_alive_comments() {
     app.cleanup().await;
 }
 
+// A stream that falls further behind the bus than `stream.buffer` is told to reload. On a
+// runtime with one thread the bus sends a whole batch read from the log before any stream
+// runs, so one publish to four users (four events in one commit) puts a stream with room for
+// two behind every time.
+#[tokio::test]
+async fn a_stream_that_falls_behind_the_bus_gets_reset_and_goes_on() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.stream.buffer = 2).await;
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    let mut tab = SseClient::connect(&app.base, &alice, None, "").await.unwrap();
+    tab.next_of("status", WAIT).await.unwrap();
+
+    let four_users = to(&["user:default/alice", "user:default/bob", "user:default/carol", "user:default/dave"]);
+    let burst = app.publish(&t, four_users, json!({"title": "burst"})).await;
+    assert_eq!(burst.len(), 4);
+    let reset = tab.next(WAIT).await.expect("an event after the burst");
+    assert_eq!(reset.event, "reset", "the stream lagged and must say so: {reset:?}");
+    let position: i64 = reset.id.clone().unwrap().parse().unwrap();
+
+    // The stream goes on from the bus's head, with nothing of the burst sent twice.
+    app.publish(&t, to(&["user:default/alice"]), json!({"title": "after"})).await;
+    let next = tab.next(WAIT).await.unwrap();
+    assert_eq!((next.event.as_str(), next.json()["payload"]["title"].as_str()), ("notification", Some("after")));
+    assert!(next.id.unwrap().parse::<i64>().unwrap() > position);
+
+    // The reset's id is a position the log can resume from: after it comes only "after".
+    let mut again = SseClient::connect(&app.base, &alice, Some(&position.to_string()), "").await.unwrap();
+    let replayed = again.next_of("notification", WAIT).await.unwrap();
+    assert_eq!(replayed.json()["payload"]["title"], "after");
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn too_many_streams_for_one_user_get_429() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.stream.max_per_user = 2).await;
