@@ -27,7 +27,7 @@ pub enum Error {
     Config(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The database cannot serve requests now (a failure another request met first, e.g. a
     /// group commit that failed for the whole batch).
     #[error("{}", .0.message())]
@@ -123,8 +123,45 @@ impl Error {
     }
 }
 
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL's text holds no NUL character, and refuses one with SQLSTATE 22021 (Rust
+        // strings are valid UTF-8, so nothing else raises it). Inputs are checked for NUL where
+        // they are validated; this answers any the checks missed as the client's mistake, not
+        // Herald's failure.
+        if let sqlx::Error::Database(d) = &e
+            && d.code().as_deref() == Some("22021")
+        {
+            return Error::Invalid(NUL_REFUSED.into());
+        }
+        Error::Database(e)
+    }
+}
+
+/// What a client is told when text it sent holds a NUL character that no check caught first.
+pub(crate) const NUL_REFUSED: &str = "text must not contain NUL characters";
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Internal(format!("JSON: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_refusing_a_nul_is_the_clients_mistake_and_other_failures_stay_herald_s() {
+        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"));
+        let nul = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut c).await.unwrap_err();
+        let e = Error::from(nul);
+        assert!(matches!(&e, Error::Invalid(m) if m == NUL_REFUSED), "{e:?}");
+        let missing = sqlx::query("SELECT * FROM no_such_table").execute(&mut c).await.unwrap_err();
+        assert!(matches!(Error::from(missing), Error::Database(_)));
     }
 }

@@ -59,6 +59,19 @@ pub fn validate_payload(payload: &NotificationPayload, base_url: &url::Url) -> R
     if title.is_empty() {
         return Err(Error::Invalid("payload.title is required and must not be empty".into()));
     }
+    // Checked before anything is written: one publish's bad text must not fail the other
+    // publishes that share its group commit.
+    let texts = [
+        ("title", Some(&payload.title)),
+        ("description", payload.description.as_ref()),
+        ("link", payload.link.as_ref()),
+        ("topic", payload.topic.as_ref()),
+        ("scope", payload.scope.as_ref()),
+        ("icon", payload.icon.as_ref()),
+    ];
+    for (name, text) in texts {
+        refuse_nul(&format!("payload.{name}"), text.map(String::as_str))?;
+    }
     let short = |name: &str, v: &Option<String>| -> Result<Option<String>> {
         let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
         if let Some(s) = v {
@@ -106,6 +119,15 @@ pub fn validate_payload(payload: &NotificationPayload, base_url: &url::Url) -> R
         icon: short("icon", &payload.icon)?,
         metadata: payload.metadata.clone(),
     })
+}
+
+/// Refuses text with a NUL character, which neither backend keeps faithfully: PostgreSQL's
+/// text cannot hold one, and SQLite's search index reads only up to it.
+pub(crate) fn refuse_nul(name: &str, text: Option<&str>) -> Result<()> {
+    match text {
+        Some(t) if t.contains('\0') => Err(Error::Invalid(format!("{name} must not contain NUL characters"))),
+        _ => Ok(()),
+    }
 }
 
 /// Resolves a link against the base URL (as Backstage does: relative to the base path) and
@@ -331,6 +353,14 @@ pub struct Filter {
     pub created_after: Option<i64>,
     pub minimum_severity: Option<Severity>,
     pub topic: Option<String>,
+}
+
+impl Filter {
+    /// Refuses conditions no stored notification can meet: text with a NUL character.
+    fn check(&self) -> Result<()> {
+        refuse_nul("search", self.search.as_deref())?;
+        refuse_nul("topic", self.topic.as_deref())
+    }
 }
 
 /// Fields a list can be sorted by.
@@ -593,7 +623,7 @@ const SORT_AT_MOST: i64 = 1000;
 /// One page of a user's notifications, with how many match in all.
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
-    search::check(&q.filter)?;
+    q.filter.check()?;
     search::indexed_now(db, &q.filter).await?;
     let total = count(db, user, &q.filter).await?;
     // The count decides how a minimum severity or a search finds its rows, which planners
@@ -722,7 +752,7 @@ pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
 
 /// The distinct topics of a user's notifications that match `filter`, sorted.
 pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
-    search::check(filter)?;
+    filter.check()?;
     search::indexed_now(db, filter).await?;
     let mut sql = Sql::for_user(db.backend(), user);
     let (p, b) = halves(&mut sql, filter, false);
@@ -827,7 +857,7 @@ async fn set_state(
 
 /// Marks every notification matching `filter` read for `user` (the inbox's "Mark all read").
 pub async fn mark_all_read(db: &Db, user: &EntityRef, filter: &Filter) -> Result<usize> {
-    search::check(filter)?;
+    filter.check()?;
     let mut marked = 0;
     loop {
         let q = ListQuery {

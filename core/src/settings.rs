@@ -206,11 +206,13 @@ pub async fn save_settings(
             if o.id.is_empty() || o.id.len() > 255 {
                 return Err(Error::Invalid("an origin id must have 1 to 255 characters".into()));
             }
+            crate::notifications::refuse_nul("an origin id", Some(&o.id))?;
             entries.push((channel.clone(), o.id.clone(), String::new(), o.enabled));
             for t in o.topics.iter().flatten() {
                 if t.id.is_empty() || t.id.len() > 255 {
                     return Err(Error::Invalid("a topic id must have 1 to 255 characters".into()));
                 }
+                crate::notifications::refuse_nul("a topic id", Some(&t.id))?;
                 entries.push((channel.clone(), o.id.clone(), t.id.clone(), t.enabled));
             }
         }

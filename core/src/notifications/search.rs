@@ -24,19 +24,10 @@
 
 use super::{Bind, Filter, Sql};
 use crate::db::{Backend, Db};
-use crate::{Error, Result, with_pool, with_tx};
+use crate::{Result, with_pool, with_tx};
 
 /// The shortest text the trigram index can find.
 const TRIGRAM: usize = 3;
-
-/// Rejects a search no stored text can hold: PostgreSQL's text has no NUL character, and
-/// SQLite's FTS5 reads a phrase only up to one.
-pub(super) fn check(f: &Filter) -> Result<()> {
-    match &f.search {
-        Some(text) if text.contains('\0') => Err(Error::Invalid("search must not contain NUL characters".into())),
-        _ => Ok(()),
-    }
-}
 
 /// Whether SQLite finds `text` through its search index (else by a scan).
 pub(super) fn indexed(text: &str) -> bool {

@@ -73,6 +73,48 @@ both!(each_invalid_request_gets_a_clear_400, |app| async {
     assert_eq!(app.get("/api/notifications/notifications", &alice).await.body["totalCount"], 0);
 });
 
+// PostgreSQL's text cannot hold a NUL character and SQLite's search index stops at one, so
+// both refuse it alike, before anything is written: a publish with one must fail alone, not
+// the publishes sharing its group commit.
+both!(text_with_a_nul_is_refused_alike_and_fails_no_other_request, |app| async {
+    let t = app.service_token("external:ci").await;
+    let alice = app.user_token("alice").await;
+    for field in ["title", "description", "topic", "scope", "icon", "link"] {
+        let mut payload = json!({"title": "x"});
+        payload[field] = json!("https://example.com/a\u{0}b");
+        let r = app.post(PUBLISH, &t, json!({"recipients": {"type": "broadcast"}, "payload": payload})).await;
+        assert_eq!(r.status, 400, "{field}: {:?}", r.body);
+        assert!(r.message().contains(&format!("payload.{field}")) && r.message().contains("NUL"), "{}", r.message());
+    }
+    let requests = (0..16).map(|i| {
+        let title = if i == 5 { "bad\u{0}".to_string() } else { format!("good {i}") };
+        app.post(
+            PUBLISH,
+            &t,
+            json!({"recipients": {"type": "entity", "entityRef": "user:default/alice"}, "payload": {"title": title}}),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(requests).await.iter().map(|r| r.status).collect();
+    let expected: Vec<u16> = (0..16).map(|i| if i == 5 { 400 } else { 200 }).collect();
+    assert_eq!(statuses, expected);
+    assert_eq!(app.get(PUBLISH, &alice).await.body["totalCount"], 15);
+
+    for query in ["topic=a%00b", "search=a%00b"] {
+        let r = app.get(&format!("{PUBLISH}?{query}"), &alice).await;
+        assert_eq!(r.status, 400, "{query}: {:?}", r.body);
+        assert!(r.message().contains("NUL"), "{}", r.message());
+    }
+    let r = app
+        .post(
+            "/api/notifications/settings",
+            &alice,
+            json!({"channels": [{"id": "Web", "origins": [{"id": "external:c\u{0}i", "enabled": false}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.message().contains("origin id") && r.message().contains("NUL"), "{}", r.message());
+});
+
 both!(links_resolve_against_the_base_url, |app| async {
     let t = app.service_token("external:ci").await;
     let n = app.publish(&t, everyone(), json!({"title": "x", "link": "/catalog/default/component/api"})).await;
