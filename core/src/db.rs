@@ -407,4 +407,17 @@ mod tests {
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:data/herald.db"), "sqlite:data/herald.db");
     }
+
+    // `.cargo/config.toml` builds SQLite without its global locks (`LIBSQLITE3_FLAGS`): a
+    // build that lost the setting would be slower, not wrong, so only this would notice.
+    #[tokio::test]
+    async fn sqlite_is_built_without_global_memory_and_page_cache_locks() {
+        let (db, dir) = scratch_sqlite("compile-options", false).await;
+        let options: Vec<String> =
+            with_pool!(db.reader(), |c| sqlx::query_scalar("PRAGMA compile_options").fetch_all(c).await).unwrap();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        db.close().await;
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
