@@ -27,7 +27,7 @@ pub enum Error {
     Config(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(#[source] sqlx::Error),
     /// The database cannot serve requests now (a failure another request met first, e.g. a
     /// group commit that failed for the whole batch).
     #[error("{}", .0.message())]
@@ -82,9 +82,11 @@ impl Error {
             sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => Some(Unavailable::Unreachable),
             sqlx::Error::Database(d) => {
                 let code = d.code()?;
-                if let Ok(n) = code.parse::<i32>() {
+                // Told apart by driver, not by the code's shape: many of PostgreSQL's SQLSTATEs
+                // are all digits too (22021 would read as SQLITE_BUSY).
+                if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                     // SQLite: the primary result code is the low byte of the extended one.
-                    match n & 0xff {
+                    match code.parse::<i32>().ok()? & 0xff {
                         13 => Some(Unavailable::Full),                     // SQLITE_FULL
                         8 => Some(Unavailable::ReadOnly),                  // SQLITE_READONLY
                         5 | 6 | 10 | 14 => Some(Unavailable::Unreachable), // BUSY, LOCKED, IOERR, CANTOPEN
@@ -159,9 +161,30 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"));
         let nul = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut c).await.unwrap_err();
+        assert_eq!(nul.as_database_error().and_then(|d| d.code()).as_deref(), Some("22021"));
+        // Not the database being unavailable, whatever its code looks like (22021 is all digits).
+        let nul = Error::Database(nul);
+        assert_eq!(nul.unavailable(), None);
+        let nul = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut c).await.unwrap_err();
         let e = Error::from(nul);
         assert!(matches!(&e, Error::Invalid(m) if m == NUL_REFUSED), "{e:?}");
         let missing = sqlx::query("SELECT * FROM no_such_table").execute(&mut c).await.unwrap_err();
-        assert!(matches!(Error::from(missing), Error::Database(_)));
+        let missing = Error::from(missing);
+        assert!(matches!(missing, Error::Database(_)) && missing.unavailable().is_none(), "{missing:?}");
+    }
+
+    // PostgreSQL's codes are read as SQLSTATEs even when they are all digits, as most are.
+    #[tokio::test]
+    async fn postgres_codes_are_not_read_as_sqlite_ones() {
+        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"));
+        sqlx::query("BEGIN READ ONLY").execute(&mut c).await.unwrap();
+        let e = sqlx::query("CREATE TEMPORARY SEQUENCE herald_read_only_probe").execute(&mut c).await.unwrap_err();
+        let e = Error::from(e);
+        assert_eq!(e.unavailable(), Some(Unavailable::ReadOnly), "{e:?}");
+        sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
     }
 }
