@@ -371,7 +371,16 @@ pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
     .fetch_all(c)
     .await)?;
     for id in &due {
-        publish_row(db, ctx, id).await?;
+        match publish_row(db, ctx, id).await {
+            Ok(_) => {}
+            Err(e) if e.is_unavailable() => return Err(e),
+            // One that cannot be published (its stored payload no longer passes validation,
+            // say) must not hold back the others or the expiries; it is tried again once its
+            // claim lapses, and the log says why it failed.
+            Err(e) => {
+                tracing::error!(announcement = %id, error = %e, "a scheduled announcement could not be published")
+            }
+        }
     }
     let candidates = with_pool!(db.reader(), |c| sqlx::query_scalar::<_, String>(
         "SELECT id FROM announcements WHERE state = 'published' AND expires_at IS NOT NULL AND expires_at <= $1"

@@ -129,6 +129,37 @@ both!(an_announcement_reaches_its_audience_is_edited_read_and_withdrawn, |app| a
     assert_eq!(announcements::list(&app.db).await.unwrap().len(), 2);
 });
 
+// A due announcement that fails to publish (here its stored link is no longer acceptable)
+// holds back neither the others due with it nor the expiries.
+both!(one_announcement_that_cannot_be_published_holds_back_no_other, |app| async {
+    let ctx = app.publish_context();
+    let bob = app.user_token("bob").await;
+    let mut ids = Vec::new();
+    for title in ["Broken", "Fine 1", "Fine 2"] {
+        let mut d = draft(title, &["user:default/bob"]);
+        d.publish_at = Some(herald_core::time::now_ms() + 60_000);
+        ids.push(announcements::save(&app.db, &ctx, &admin(), None, &d, Intent::Schedule).await.unwrap().id);
+    }
+    // All due at once, the broken one first in the table.
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET publish_at = 0,
+             link = CASE WHEN id = $1 THEN 'javascript:alert(1)' ELSE link END"
+    )
+    .bind(&ids[0])
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    let _ = announcements::run_due(&app.db, &ctx).await.unwrap();
+    eventually("the others are published", async || {
+        let mut t = titles(&app, &bob).await;
+        t.sort();
+        t == ["Fine 1", "Fine 2"]
+    })
+    .await;
+    assert_ne!(announcements::get(&app.db, &ids[0]).await.unwrap().state, "published");
+});
+
 both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     let ctx = app.publish_context();
     let bob = app.user_token("bob").await;
