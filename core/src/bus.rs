@@ -28,8 +28,8 @@ pub struct Bus {
 
 impl Bus {
     /// Starts following the log from its current end, holding the last `buffer` events (at
-    /// least 1) for streams that are slow to take them: a stream further behind is told it
-    /// lags.
+    /// least 1; tokio rounds it up to a power of two) for streams that are slow to take them:
+    /// a stream further behind is told it lags.
     pub async fn start(db: Db, buffer: usize) -> Result<Arc<Bus>> {
         let head = events::bounds(&db).await?.map_or(0, |(_, max)| max);
         let (sender, _) = broadcast::channel(buffer.max(1));

@@ -126,9 +126,10 @@ pub struct StreamSettings {
     /// Seconds without an event after which a stream sends a keep-alive comment, so that
     /// proxies and browsers do not take a quiet stream for a dead one.
     pub keep_alive_secs: u64,
-    /// Events the instance holds for a stream that is slow to take them. A stream further
-    /// behind than this (its client not reading, or the machine overloaded) is sent `reset`,
-    /// and its client reloads; each held event costs memory once, not once per stream.
+    /// Events the instance holds for a stream that is slow to take them (rounded up to a power
+    /// of two; at most [`MAX_STREAM_BUFFER`]). A stream further behind than this (its client
+    /// not reading, or the machine overloaded) is sent `reset`, and its client reloads; each
+    /// held event costs memory once, not once per stream.
     pub buffer: usize,
 }
 
@@ -137,6 +138,10 @@ impl Default for StreamSettings {
         StreamSettings { max_per_user: 16, max_total: 50_000, keep_alive_secs: 15, buffer: 4096 }
     }
 }
+
+/// The largest `stream.buffer`: its slots are allocated at start, and a million events is
+/// far more than any client catches up on rather than reloading.
+pub const MAX_STREAM_BUFFER: usize = 1 << 20;
 
 /// `[auth]`: sign-in and roles.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -283,6 +288,9 @@ impl Settings {
                 "stream.max_per_user, stream.max_total, stream.keep_alive_secs and stream.buffer: must be at least 1"
                     .into(),
             ));
+        }
+        if self.stream.buffer > MAX_STREAM_BUFFER {
+            return Err(ConfigError(format!("stream.buffer: must be at most {MAX_STREAM_BUFFER}")));
         }
         if self.http.header_read_timeout_secs == 0 || self.http.body_read_timeout_secs == 0 {
             return Err(ConfigError(
@@ -474,6 +482,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
+        for buffer in ["0".to_string(), (MAX_STREAM_BUFFER + 1).to_string()] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env("HERALD_STREAM__BUFFER", &buffer);
+                let e = Settings::load(None).unwrap_err().0;
+                assert!(e.contains("stream.buffer"), "{e}");
+                Ok(())
+            });
+        }
         figment::Jail::expect_with(|jail| {
             jail.set_env("HERALD_LISTEN", "not-an-address");
             let e = Settings::load(None).unwrap_err().0;
