@@ -397,6 +397,22 @@ pub(crate) async fn scratch_sqlite(name: &str, migrated: bool) -> (Db, std::path
     (db, dir)
 }
 
+/// The PostgreSQL server tests use (`HERALD_TEST_POSTGRES_URL`, else the local one), as a URL
+/// whose user may create databases.
+#[cfg(test)]
+pub(crate) fn postgres_admin_url() -> String {
+    std::env::var("HERALD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A connection to [`postgres_admin_url`]; a test that needs one fails saying so.
+#[cfg(test)]
+pub(crate) async fn postgres_admin() -> sqlx::PgConnection {
+    let url = postgres_admin_url();
+    <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,11 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_refusing_a_nul_is_the_clients_mistake_and_other_failures_stay_herald_s() {
-        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"));
+        let mut c = crate::db::postgres_admin().await;
         let nul = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut c).await.unwrap_err();
         assert_eq!(nul.as_database_error().and_then(|d| d.code()).as_deref(), Some("22021"));
         // Not the database being unavailable, whatever its code looks like (22021 is all digits).
@@ -176,11 +172,7 @@ mod tests {
     // PostgreSQL's codes are read as SQLSTATEs even when they are all digits, as most are.
     #[tokio::test]
     async fn postgres_codes_are_not_read_as_sqlite_ones() {
-        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"));
+        let mut c = crate::db::postgres_admin().await;
         sqlx::query("BEGIN READ ONLY").execute(&mut c).await.unwrap();
         let e = sqlx::query("CREATE TEMPORARY SEQUENCE herald_read_only_probe").execute(&mut c).await.unwrap_err();
         let e = Error::from(e);

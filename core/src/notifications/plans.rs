@@ -5,6 +5,7 @@
 //! autovacuum gathers and Herald refreshes itself (`maintenance::refresh_statistics`).
 
 use super::*;
+use crate::db::{postgres_admin, postgres_admin_url};
 
 /// A database holding an inbox, so that the plans are those of a database in use.
 async fn database() -> (Db, std::path::PathBuf) {
@@ -121,17 +122,6 @@ async fn postgres_database() -> (Db, String) {
         with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
     }
     (db, name)
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("HERALD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn postgres_admin() -> sqlx::PgConnection {
-    let url = postgres_admin_url();
-    <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}"))
 }
 
 async fn drop_postgres_database(db: Db, name: String) {
