@@ -62,15 +62,15 @@ pub fn validate_payload(payload: &NotificationPayload, base_url: &url::Url) -> R
     // Checked before anything is written: one publish's bad text must not fail the other
     // publishes that share its group commit.
     let texts = [
-        ("title", Some(&payload.title)),
-        ("description", payload.description.as_ref()),
-        ("link", payload.link.as_ref()),
-        ("topic", payload.topic.as_ref()),
-        ("scope", payload.scope.as_ref()),
-        ("icon", payload.icon.as_ref()),
+        ("payload.title", Some(&payload.title)),
+        ("payload.description", payload.description.as_ref()),
+        ("payload.link", payload.link.as_ref()),
+        ("payload.topic", payload.topic.as_ref()),
+        ("payload.scope", payload.scope.as_ref()),
+        ("payload.icon", payload.icon.as_ref()),
     ];
     for (name, text) in texts {
-        refuse_nul(&format!("payload.{name}"), text.map(String::as_str))?;
+        refuse_nul(name, text.map(String::as_str))?;
     }
     let short = |name: &str, v: &Option<String>| -> Result<Option<String>> {
         let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
