@@ -108,8 +108,7 @@ both!(a_position_older_than_the_log_gets_reset, |app| async {
     assert_eq!(r.status(), 400);
 });
 
-// The stream writes its own frames, keep-alive included: a quiet stream sends a comment, and
-// an event puts the next one off.
+// The stream writes its own frames, keep-alive included: a quiet stream sends a comment.
 #[tokio::test]
 async fn a_quiet_stream_sends_keep_alive_comments() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.stream.keep_alive_secs = 1).await;
@@ -142,7 +141,8 @@ async fn a_stream_that_falls_behind_the_bus_gets_reset_and_goes_on() {
     assert_eq!(reset.event, "reset", "the stream lagged and must say so: {reset:?}");
     let position: i64 = reset.id.clone().unwrap().parse().unwrap();
 
-    // The stream goes on from the bus's head, with nothing of the burst sent twice.
+    // The stream goes on from the bus's head: the next event is the next publish's, none of
+    // the burst's.
     app.publish(&t, to(&["user:default/alice"]), json!({"title": "after"})).await;
     let next = tab.next(WAIT).await.unwrap();
     assert_eq!((next.event.as_str(), next.json()["payload"]["title"].as_str()), ("notification", Some("after")));
