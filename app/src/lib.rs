@@ -12,4 +12,6 @@ pub mod server;
 pub mod session;
 mod shell;
 
+#[cfg(feature = "hydrate")]
+pub use shell::hydrate;
 pub use shell::{App, shell};

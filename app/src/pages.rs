@@ -7,9 +7,9 @@ mod not_found;
 mod settings;
 mod sign_in;
 
-pub use admin::AdminPage;
+pub use admin::AdminRoute;
 pub use detail::DetailPage;
 pub use inbox::{InboxPage, InboxQuery};
 pub use not_found::NotFound;
-pub use settings::SettingsPage;
+pub use settings::SettingsRoute;
 pub use sign_in::SignInPage;

@@ -1,11 +1,11 @@
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::{Live, title_with_count};
-use crate::pages::{AdminPage, DetailPage, InboxPage, NotFound, SettingsPage, SignInPage};
+use crate::pages::{AdminRoute, DetailPage, InboxPage, NotFound, SettingsRoute, SignInPage};
 use crate::session::{Me, SignIn, SignOut, whoami};
 
 /// The HTML document the server renders around the application.
@@ -24,6 +24,33 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// Hydrates the page the server rendered; the browser bundle's entry point.
+///
+/// The code of a lazy route (settings, the admin console) is loaded first when the page is
+/// one of them, so that the whole page hydrates at once, as the server rendered it, before
+/// any effect runs. Hydrating the lazy route's part after the rest (`hydrate_lazy`) lets the
+/// shell's effects run first: the clock starts, and the route's view is then built against a
+/// different moment than the server rendered, so hydration no longer matches its markup.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    wasm_bindgen_futures::spawn_local(async {
+        let path = window().location().pathname().unwrap_or_default();
+        load_lazy_route(&path).await;
+        leptos::mount::hydrate_body(App);
+    });
+}
+
+/// Loads the code of the lazy route at `path`, if it is one (see the routes in [`App`]).
+#[cfg(feature = "hydrate")]
+async fn load_lazy_route(path: &str) {
+    use leptos_router::LazyRoute;
+    match path {
+        "/settings" => SettingsRoute::preload().await,
+        "/admin" => AdminRoute::preload().await,
+        _ => {}
     }
 }
 
@@ -109,13 +136,15 @@ pub fn App() -> impl IntoView {
             <div class="layout">
                 <SideNav />
                 // Pages render in `SsrMode::Async`: the server waits for their data, so the
-                // HTML is complete without JavaScript.
+                // HTML is complete without JavaScript. Settings and the admin console are lazy
+                // routes: their code is a separate WebAssembly chunk the browser loads when one
+                // of them is first shown (`--split`), so the inbox loads without it.
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=|| view! { <SignedIn><InboxPage /></SignedIn> } ssr=SsrMode::Async />
                         <Route path=path!("/notifications/:id") view=|| view! { <SignedIn><DetailPage /></SignedIn> } ssr=SsrMode::Async />
-                        <Route path=path!("/settings") view=|| view! { <SignedIn><SettingsPage /></SignedIn> } ssr=SsrMode::Async />
-                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                        <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
@@ -127,7 +156,7 @@ pub fn App() -> impl IntoView {
 
 /// Shows its children to a signed-in user; sends a visitor to sign in and back afterwards.
 #[component]
-fn SignedIn(children: ChildrenFn) -> impl IntoView {
+pub(crate) fn SignedIn(children: ChildrenFn) -> impl IntoView {
     let me = expect_context::<MeResource>();
     let location = leptos_router::hooks::use_location();
     let children = StoredValue::new(children);

@@ -422,16 +422,36 @@ async fn rendered_inbox(s: &System, n: usize) -> anyhow::Result<Stats> {
     .await)
 }
 
-/// The release WebAssembly bundle's size, raw and gzipped (level 9), in bytes.
-fn wasm_size(pkg: &std::path::Path) -> anyhow::Result<(u64, u64)> {
-    let wasm = std::fs::read_dir(pkg)
+/// Sizes in bytes of the release WebAssembly bundle, raw and gzipped (level 9).
+struct WasmSizes {
+    /// The module every page loads (`herald.wasm`).
+    main: (u64, u64),
+    /// The chunks the lazy routes load when first shown (`--split`), summed, and how many.
+    chunks: (u64, u64, usize),
+}
+
+/// Measures the release WebAssembly bundle in the site's pkg directory.
+fn wasm_size(pkg: &std::path::Path) -> anyhow::Result<WasmSizes> {
+    let size = |path: &std::path::Path| -> anyhow::Result<(u64, u64)> {
+        let raw = std::fs::metadata(path)?.len();
+        let out = std::process::Command::new("gzip").args(["-9", "-c"]).arg(path).output()?;
+        Ok((raw, out.stdout.len() as u64))
+    };
+    let files: Vec<_> = std::fs::read_dir(pkg)
         .with_context(|| format!("{} (build the release site first: ./x build)", pkg.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .context("no .wasm file in the site's pkg directory")?;
-    let raw = std::fs::metadata(&wasm)?.len();
-    let out = std::process::Command::new("gzip").args(["-9", "-c"]).arg(&wasm).output()?;
-    Ok((raw, out.stdout.len() as u64))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    let main = files
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "herald.wasm"))
+        .context("no herald.wasm in the site's pkg directory")?;
+    let mut sizes = WasmSizes { main: size(main)?, chunks: (0, 0, 0) };
+    for chunk in files.iter().filter(|p| *p != main) {
+        let (raw, gz) = size(chunk)?;
+        sizes.chunks = (sizes.chunks.0 + raw, sizes.chunks.1 + gz, sizes.chunks.2 + 1);
+    }
+    Ok(sizes)
 }
 
 /// Runs everything and prints the report.
@@ -548,10 +568,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     }
     match wasm_size(&o.pkg) {
-        Ok((raw, gz)) => println!(
-            "\nRelease WebAssembly bundle: {:.0} KiB raw, {:.0} KiB gzipped.",
+        Ok(WasmSizes { main: (raw, gz), chunks: (chunks_raw, chunks_gz, count) }) => println!(
+            "\nRelease WebAssembly bundle: {:.0} KiB raw, {:.0} KiB gzipped, loaded by every page; \
+             {count} lazy chunks loaded on demand, {:.0} KiB raw, {:.0} KiB gzipped in all.",
             raw as f64 / 1024.0,
-            gz as f64 / 1024.0
+            gz as f64 / 1024.0,
+            chunks_raw as f64 / 1024.0,
+            chunks_gz as f64 / 1024.0
         ),
         Err(e) => println!("\nRelease WebAssembly bundle: not measured ({e})."),
     }

@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hydrated, launchBrowser, screenshot, signIn, startHerald, watchErrors } from './helpers.mjs';
+import { hydrated, launchBrowser, screenshot, signIn, signedInPage, startHerald, watchErrors } from './helpers.mjs';
 
 let herald;
 let browser;
@@ -57,6 +57,29 @@ describe('with JavaScript', () => {
     await hydrated(page);
     await page.goto(`${herald.base}/signin`);
     await hydrated(page);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the inbox loads one WebAssembly module, and settings its own chunk when first shown', async () => {
+    const { context, page } = await signedInPage(browser, herald.base, 'carol');
+    const errors = watchErrors(page);
+    const modules = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.endsWith('.wasm')) modules.push(path);
+    });
+    await page.goto(`${herald.base}/`);
+    await hydrated(page);
+    assert.deepEqual(modules, ['/pkg/herald.wasm']);
+
+    // Navigating in the page: the router loads the settings chunk, then shows the page.
+    await page.click('nav >> text=Settings');
+    await page.waitForSelector('[data-testid=settings-matrix]');
+    assert.equal(new URL(page.url()).pathname, '/settings');
+    const chunks = modules.slice(1);
+    assert.ok(chunks.length >= 1, `settings loaded no chunk of its own: ${modules}`);
+    assert.ok(!chunks.includes('/pkg/herald.wasm'), `the main module loaded twice: ${modules}`);
     assert.deepEqual(errors, []);
     await context.close();
   });

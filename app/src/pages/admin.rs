@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
@@ -159,9 +160,24 @@ pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
     Ok(format!("Imported {} users and {} groups ({} other entities skipped).", s.users, s.groups, s.skipped))
 }
 
+/// The admin console as a lazy route: its code is loaded when it is first shown, so that
+/// nobody else's browser loads it.
+pub struct AdminRoute;
+
+#[lazy_route]
+impl LazyRoute for AdminRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <AdminPage /> }.into_any()
+    }
+}
+
 /// The admin console; only administrators see its content (and get 200).
 #[component]
-pub fn AdminPage() -> impl IntoView {
+fn AdminPage() -> impl IntoView {
     let me = expect_context::<MeResource>();
     view! {
         <Title text="Admin" />

@@ -4,6 +4,7 @@
 use herald_model::NotificationSettings;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
@@ -170,9 +171,23 @@ pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
     hub.revoke_token(&id, Some(&user)).await.map_err(fail)
 }
 
+/// The settings page as a lazy route: its code is loaded when it is first shown.
+pub struct SettingsRoute;
+
+#[lazy_route]
+impl LazyRoute for SettingsRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <crate::shell::SignedIn><SettingsPage /></crate::shell::SignedIn> }.into_any()
+    }
+}
+
 /// Personal settings.
 #[component]
-pub fn SettingsPage() -> impl IntoView {
+fn SettingsPage() -> impl IntoView {
     let channel = ServerAction::<SetChannelSetting>::new();
     let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
     let create = ServerAction::<CreatePersonalToken>::new();
