@@ -114,10 +114,11 @@ impl Tx {
             return Ok(());
         }
         self.deferred.failed = true;
+        let numbered = matches!(self.inner, TxInner::Postgres(_));
         let notifications = std::mem::take(&mut self.deferred.notifications);
         let events = std::mem::take(&mut self.deferred.events);
         for rows in chunks(&notifications) {
-            let sql = values(NOTIFICATIONS, NOTIFICATION_COLUMNS, rows.len());
+            let sql = values(NOTIFICATIONS, NOTIFICATION_COLUMNS, rows.len(), numbered);
             insert_rows!(&mut self.inner, &sql, rows, |q, r| q
                 .bind(&r.id)
                 .bind(&r.user_ref)
@@ -133,7 +134,7 @@ impl Tx {
                 .bind(&r.metadata));
         }
         for rows in chunks(&events) {
-            let sql = values(EVENTS, EVENT_COLUMNS, rows.len());
+            let sql = values(EVENTS, EVENT_COLUMNS, rows.len(), numbered);
             insert_rows!(&mut self.inner, &sql, rows, |q, r| q
                 .bind(&r.user_ref)
                 .bind(&r.kind)
@@ -160,8 +161,14 @@ fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// `insert` followed by `rows` tuples of `width` placeholders, numbered from `$1`.
-fn values(insert: &str, width: usize, rows: usize) -> String {
+/// `insert` followed by `rows` tuples of `width` placeholders: numbered from `$1` when
+/// `numbered` (PostgreSQL), else anonymous (`?`, SQLite), bound in the order they appear.
+///
+/// On SQLite, sqlx learns which argument a placeholder takes by asking SQLite for its name,
+/// which SQLite finds by walking the statement's list of names from the start: a numbered
+/// placeholder costs a walk as long as its number, quadratic over a statement of 3,072 (256
+/// rows of 12). Anonymous placeholders have no names, and each takes the next argument.
+fn values(insert: &str, width: usize, rows: usize, numbered: bool) -> String {
     let mut sql = String::with_capacity(insert.len() + rows * (width * 7 + 4));
     sql.push_str(insert);
     for row in 0..rows {
@@ -170,8 +177,12 @@ fn values(insert: &str, width: usize, rows: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * width + column + 1).to_string());
+            if numbered {
+                sql.push('$');
+                sql.push_str(&(row * width + column + 1).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
@@ -234,6 +245,19 @@ mod tests {
                 .await)
             .unwrap();
         assert_eq!(logged, (0..=300).map(|i| i.to_string()).collect::<Vec<_>>(), "ids follow the order logged");
+        let stored: Vec<(String, String, String, i64)> = with_pool!(db.reader(), |c| sqlx::query_as(
+            "SELECT id, title, user_ref, severity FROM notifications ORDER BY rowid"
+        )
+        .fetch_all(c)
+        .await)
+        .unwrap();
+        let expected: Vec<_> = (0..300)
+            .map(|i| {
+                let n = notification(&format!("n{i:03}"));
+                (n.id, n.title, n.user_ref.unwrap(), i64::from(n.severity))
+            })
+            .collect();
+        assert_eq!(stored, expected, "every field in its column, the rows in their order");
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -268,7 +292,9 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_number_every_field_once() {
-        assert_eq!(values("INSERT INTO t (a, b) VALUES ", 2, 2), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+    fn placeholders_take_every_field_once_in_order() {
+        let insert = "INSERT INTO t (a, b) VALUES ";
+        assert_eq!(values(insert, 2, 2, true), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(values(insert, 2, 2, false), "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
     }
 }
