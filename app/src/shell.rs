@@ -34,6 +34,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// any effect runs. Hydrating the lazy route's part after the rest (`hydrate_lazy`) lets the
 /// shell's effects run first: the clock starts, and the route's view is then built against a
 /// different moment than the server rendered, so hydration no longer matches its markup.
+/// If the chunk cannot be fetched, nothing hydrates: the page stays as the server rendered
+/// it, which works without JavaScript.
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
     wasm_bindgen_futures::spawn_local(async {
@@ -44,10 +46,13 @@ pub fn hydrate() {
 }
 
 /// Loads the code of the lazy route at `path`, if it is one (see the routes in [`App`]).
+/// Every path the router matches to a lazy route must load it here: `hydrate_body` panics on
+/// a lazy route whose code is not loaded yet.
 #[cfg(feature = "hydrate")]
 async fn load_lazy_route(path: &str) {
     use leptos_router::LazyRoute;
-    match path {
+    // The router matches a path with one trailing slash too.
+    match path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path) {
         "/settings" => SettingsRoute::preload().await,
         "/admin" => AdminRoute::preload().await,
         _ => {}
@@ -143,6 +148,7 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=|| view! { <SignedIn><InboxPage /></SignedIn> } ssr=SsrMode::Async />
                         <Route path=path!("/notifications/:id") view=|| view! { <SignedIn><DetailPage /></SignedIn> } ssr=SsrMode::Async />
+                        // A lazy route's path is also in `load_lazy_route`.
                         <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />

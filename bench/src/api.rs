@@ -422,20 +422,29 @@ async fn rendered_inbox(s: &System, n: usize) -> anyhow::Result<Stats> {
     .await)
 }
 
-/// Sizes in bytes of the release WebAssembly bundle, raw and gzipped (level 9).
+/// Sizes in bytes of WebAssembly modules, raw and gzipped (level 9).
+#[derive(Clone, Copy, Default)]
+struct Size {
+    raw: u64,
+    gzipped: u64,
+}
+
+/// The release WebAssembly bundle.
 struct WasmSizes {
     /// The module every page loads (`herald.wasm`).
-    main: (u64, u64),
-    /// The chunks the lazy routes load when first shown (`--split`), summed, and how many.
-    chunks: (u64, u64, usize),
+    main: Size,
+    /// The chunks the lazy routes load when first shown (`--split`), summed.
+    chunks: Size,
+    /// How many chunks.
+    chunk_count: usize,
 }
 
 /// Measures the release WebAssembly bundle in the site's pkg directory.
 fn wasm_size(pkg: &std::path::Path) -> anyhow::Result<WasmSizes> {
-    let size = |path: &std::path::Path| -> anyhow::Result<(u64, u64)> {
+    let size = |path: &std::path::Path| -> anyhow::Result<Size> {
         let raw = std::fs::metadata(path)?.len();
         let out = std::process::Command::new("gzip").args(["-9", "-c"]).arg(path).output()?;
-        Ok((raw, out.stdout.len() as u64))
+        Ok(Size { raw, gzipped: out.stdout.len() as u64 })
     };
     let files: Vec<_> = std::fs::read_dir(pkg)
         .with_context(|| format!("{} (build the release site first: ./x build)", pkg.display()))?
@@ -446,10 +455,12 @@ fn wasm_size(pkg: &std::path::Path) -> anyhow::Result<WasmSizes> {
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n == "herald.wasm"))
         .context("no herald.wasm in the site's pkg directory")?;
-    let mut sizes = WasmSizes { main: size(main)?, chunks: (0, 0, 0) };
+    let mut sizes = WasmSizes { main: size(main)?, chunks: Size::default(), chunk_count: 0 };
     for chunk in files.iter().filter(|p| *p != main) {
-        let (raw, gz) = size(chunk)?;
-        sizes.chunks = (sizes.chunks.0 + raw, sizes.chunks.1 + gz, sizes.chunks.2 + 1);
+        let Size { raw, gzipped } = size(chunk)?;
+        sizes.chunks.raw += raw;
+        sizes.chunks.gzipped += gzipped;
+        sizes.chunk_count += 1;
     }
     Ok(sizes)
 }
@@ -568,13 +579,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     }
     match wasm_size(&o.pkg) {
-        Ok(WasmSizes { main: (raw, gz), chunks: (chunks_raw, chunks_gz, count) }) => println!(
+        Ok(WasmSizes { main, chunks, chunk_count }) => println!(
             "\nRelease WebAssembly bundle: {:.0} KiB raw, {:.0} KiB gzipped, loaded by every page; \
-             {count} lazy chunks loaded on demand, {:.0} KiB raw, {:.0} KiB gzipped in all.",
-            raw as f64 / 1024.0,
-            gz as f64 / 1024.0,
-            chunks_raw as f64 / 1024.0,
-            chunks_gz as f64 / 1024.0
+             {chunk_count} lazy chunks loaded on demand, {:.0} KiB raw, {:.0} KiB gzipped in all.",
+            main.raw as f64 / 1024.0,
+            main.gzipped as f64 / 1024.0,
+            chunks.raw as f64 / 1024.0,
+            chunks.gzipped as f64 / 1024.0
         ),
         Err(e) => println!("\nRelease WebAssembly bundle: not measured ({e})."),
     }

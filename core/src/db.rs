@@ -185,7 +185,9 @@ impl Db {
                 // A multi-row insert keeps a statement journal, to undo itself alone if it
                 // fails inside the transaction; past 64 KiB SQLite spills it to a temporary
                 // file, a write system call per page (a tenth of a publish's CPU in `perf`).
-                // In memory, it costs the pages one statement changes, for as long as it runs.
+                // In memory, it costs the pages one statement changes while it runs; the
+                // readers' temporary tables (sorts, a search's lookup of its matches) stay in
+                // memory too, as large as a query's temporary rows.
                 .pragma("temp_store", "memory");
             let file = options.get_filename().to_path_buf();
             if file != Path::new(":memory:") {
@@ -400,6 +402,28 @@ pub(crate) async fn scratch_sqlite(name: &str, migrated: bool) -> (Db, std::path
         db.migrate().await.unwrap();
     }
     (db, dir)
+}
+
+/// A fresh PostgreSQL database for a test, named after `name`, with Herald's schema; the test
+/// drops it with [`drop_scratch_postgres`].
+#[cfg(test)]
+pub(crate) async fn scratch_postgres(name: &str) -> (Db, String) {
+    let database = format!("herald_{name}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres_admin().await;
+    sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await.unwrap();
+    let url = postgres_admin_url();
+    let base = url.rsplit_once('/').map(|(base, _)| base).expect("a URL naming a database");
+    let db = Db::connect(&format!("{base}/{database}"), &Default::default()).await.unwrap();
+    db.migrate().await.unwrap();
+    (db, database)
+}
+
+/// Closes `db` and drops its database, made by [`scratch_postgres`].
+#[cfg(test)]
+pub(crate) async fn drop_scratch_postgres(db: Db, database: String) {
+    db.close().await;
+    let mut admin = postgres_admin().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&mut admin).await.unwrap();
 }
 
 /// The PostgreSQL server tests use (`HERALD_TEST_POSTGRES_URL`, else the local one), as a URL

@@ -81,6 +81,17 @@ describe('with JavaScript', () => {
     assert.ok(chunks.length >= 1, `settings loaded no chunk of its own: ${modules}`);
     assert.ok(!chunks.includes('/pkg/herald.wasm'), `the main module loaded twice: ${modules}`);
     assert.deepEqual(errors, []);
+
+    // The router matches these paths with a trailing slash too: loaded directly, such a page
+    // also loads its chunk before it hydrates (else hydration panics). The server answers
+    // them 404 and 403, which the console reports, so only uncaught errors are counted here.
+    const uncaught = [];
+    page.on('pageerror', (e) => uncaught.push(String(e)));
+    for (const path of ['/settings/', '/admin/']) {
+      await page.goto(`${herald.base}${path}`);
+      await hydrated(page);
+    }
+    assert.deepEqual(uncaught, []);
     await context.close();
   });
 

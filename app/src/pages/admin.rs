@@ -161,7 +161,7 @@ pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
 }
 
 /// The admin console as a lazy route: its code is loaded when it is first shown, so that
-/// nobody else's browser loads it.
+/// the inbox loads without it.
 pub struct AdminRoute;
 
 #[lazy_route]

@@ -8,6 +8,7 @@ use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
+use crate::shell::SignedIn;
 
 /// A personal access token as the settings page lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +182,7 @@ impl LazyRoute for SettingsRoute {
     }
 
     fn view(_this: Self) -> AnyView {
-        view! { <crate::shell::SignedIn><SettingsPage /></crate::shell::SignedIn> }.into_any()
+        view! { <SignedIn><SettingsPage /></SignedIn> }.into_any()
     }
 }
 

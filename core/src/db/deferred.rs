@@ -199,35 +199,73 @@ mod tests {
         crate::db::scratch_sqlite("deferred", true).await
     }
 
-    fn notification(id: &str) -> NotificationRow {
+    /// The `i`th notification: every field set, and different from every other one's, so that
+    /// a field written into another's column shows.
+    fn notification(i: usize) -> NotificationRow {
         NotificationRow {
-            id: id.to_string(),
-            user_ref: Some("user:default/alice".into()),
-            origin: "external:test".into(),
-            created: 1,
-            title: format!("Notification {id}"),
-            description: None,
-            link: None,
-            severity: 2,
-            topic: None,
-            scope: None,
-            icon: None,
-            metadata: None,
+            id: format!("n{i:03}"),
+            user_ref: Some(format!("user:default/u{i}")),
+            origin: format!("external:o{i}"),
+            created: 1_000 + i as i64,
+            title: format!("Notification {i}"),
+            description: Some(format!("description {i}")),
+            link: Some(format!("https://example.com/{i}")),
+            severity: 1 + (i % 4) as i16,
+            topic: Some(format!("topic {i}")),
+            scope: Some(format!("scope {i}")),
+            icon: Some(format!("icon-{i}")),
+            metadata: Some(format!("{{\"i\":{i}}}")),
         }
     }
 
-    fn event(payload: String) -> EventRow {
-        EventRow { user_ref: None, kind: "notification".into(), payload, created_at: 1 }
+    fn event(i: usize) -> EventRow {
+        EventRow {
+            user_ref: (i % 2 == 1).then(|| format!("user:default/u{i}")),
+            kind: format!("kind {i}"),
+            payload: i.to_string(),
+            created_at: 2_000 + i as i64,
+        }
     }
 
-    #[tokio::test]
-    async fn held_back_rows_are_seen_by_the_next_statement_and_keep_their_order() {
-        let (db, dir) = database().await;
+    type Stored = (
+        String,
+        Option<String>,
+        String,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        i16,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+
+    fn stored(n: NotificationRow) -> Stored {
+        (
+            n.id,
+            n.user_ref,
+            n.origin,
+            n.created,
+            n.title,
+            n.description,
+            n.link,
+            n.severity,
+            n.topic,
+            n.scope,
+            n.icon,
+            n.metadata,
+        )
+    }
+
+    /// More than one statement's worth of rows, in runs of 256, 32, 8 and 4: the statement after
+    /// them sees them, and once committed every field is in its column, in the rows' order.
+    async fn rows_keep_their_fields_and_order(db: &Db) {
         let mut tx = db.begin().await.unwrap();
-        // More than one statement's worth, in runs of 256, 32, 8 and 4.
         for i in 0..300 {
-            tx.defer_notification(notification(&format!("n{i:03}")));
-            tx.defer_event(event(i.to_string()));
+            tx.defer_notification(notification(i));
+            tx.defer_event(event(i));
         }
         let seen = async {
             Ok::<i64, crate::Error>(with_tx!(&mut tx, |c| sqlx::query_scalar("SELECT COUNT(*) FROM notifications")
@@ -237,39 +275,49 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(seen, 300, "the statement after the rows sees them");
-        tx.defer_event(event("300".into()));
+        tx.defer_event(event(300));
         tx.commit().await.unwrap();
-        let logged: Vec<String> =
-            with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT payload FROM events ORDER BY id")
-                .fetch_all(c)
-                .await)
-            .unwrap();
-        assert_eq!(logged, (0..=300).map(|i| i.to_string()).collect::<Vec<_>>(), "ids follow the order logged");
-        let stored: Vec<(String, String, String, i64)> = with_pool!(db.reader(), |c| sqlx::query_as(
-            "SELECT id, title, user_ref, severity FROM notifications ORDER BY rowid"
+        let notifications: Vec<Stored> = with_pool!(db.reader(), |c| sqlx::query_as(
+            "SELECT id, user_ref, origin, created, title, description, link, severity, topic, scope, icon, metadata
+             FROM notifications ORDER BY created"
         )
         .fetch_all(c)
         .await)
         .unwrap();
-        let expected: Vec<_> = (0..300)
-            .map(|i| {
-                let n = notification(&format!("n{i:03}"));
-                (n.id, n.title, n.user_ref.unwrap(), i64::from(n.severity))
-            })
-            .collect();
-        assert_eq!(stored, expected, "every field in its column, the rows in their order");
+        assert_eq!(notifications, (0..300).map(|i| stored(notification(i))).collect::<Vec<_>>());
+        let events: Vec<(Option<String>, String, String, i64)> = with_pool!(db.reader(), |c| sqlx::query_as(
+            "SELECT user_ref, kind, payload, created_at FROM events ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .unwrap();
+        let expected: Vec<_> = (0..=300).map(event).map(|e| (e.user_ref, e.kind, e.payload, e.created_at)).collect();
+        assert_eq!(events, expected, "every field in its column, ids in the order logged");
+    }
+
+    #[tokio::test]
+    async fn held_back_rows_keep_their_fields_and_order_on_sqlite() {
+        let (db, dir) = database().await;
+        rows_keep_their_fields_and_order(&db).await;
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn held_back_rows_keep_their_fields_and_order_on_postgres() {
+        let (db, name) = crate::db::scratch_postgres("deferred").await;
+        rows_keep_their_fields_and_order(&db).await;
+        crate::db::drop_scratch_postgres(db, name).await;
     }
 
     #[tokio::test]
     async fn a_transaction_whose_rows_failed_cannot_commit() {
         let (db, dir) = database().await;
         let mut tx = db.begin().await.unwrap();
-        tx.defer_notification(notification("n1"));
-        tx.defer_notification(notification("n2"));
+        tx.defer_notification(notification(1));
+        tx.defer_notification(notification(2));
         // The same id twice: the second run's statement fails after the first's succeeded.
-        tx.defer_notification(notification("n1"));
+        tx.defer_notification(notification(1));
         assert!(tx.flush().await.is_err());
         assert!(tx.flush().await.is_err(), "nothing left to write, but the rows are lost");
         assert!(tx.commit().await.is_err(), "half of the rows must not be committed");

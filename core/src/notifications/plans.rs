@@ -5,7 +5,7 @@
 //! autovacuum gathers and Herald refreshes itself (`maintenance::refresh_statistics`).
 
 use super::*;
-use crate::db::{postgres_admin, postgres_admin_url};
+use crate::db::{drop_scratch_postgres, scratch_postgres};
 
 /// A database holding an inbox, so that the plans are those of a database in use.
 async fn database() -> (Db, std::path::PathBuf) {
@@ -99,13 +99,7 @@ async fn counts_read_tallies_not_every_broadcast() {
 /// notifications (one in a hundred a broadcast), not yet analyzed; and the name to drop it by.
 /// Large enough for PostgreSQL to prefer an index to reading the table, where it is right to.
 async fn postgres_database() -> (Db, String) {
-    let name = format!("herald_plans_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres_admin().await;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let url = postgres_admin_url();
-    let base = url.rsplit_once('/').map(|(base, _)| base).expect("a URL naming a database");
-    let db = Db::connect(&format!("{base}/{name}"), &Default::default()).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, name) = scratch_postgres("plans").await;
     // Without the tallies' triggers (not what is tested here), which would take ten times
     // as long as the rows themselves; and without autovacuum, where it runs, which could
     // analyze the table before the test has looked at it unanalyzed.
@@ -122,12 +116,6 @@ async fn postgres_database() -> (Db, String) {
         with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
     }
     (db, name)
-}
-
-async fn drop_postgres_database(db: Db, name: String) {
-    db.close().await;
-    let mut admin = postgres_admin().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
 }
 
 /// Runs Herald's statistics refresh until it has analyzed the notifications: PostgreSQL
@@ -198,7 +186,7 @@ async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
     assert!(after < 2_000, "the page read {after} rows:\n{}", postgres_plan(&db, first_page()).await);
     // Nothing changed since: the next refresh analyzes nothing.
     assert_eq!(crate::maintenance::refresh_statistics(&db).await.unwrap(), Vec::<String>::new());
-    drop_postgres_database(db, name).await;
+    drop_scratch_postgres(db, name).await;
 }
 
 #[tokio::test]
@@ -221,7 +209,7 @@ async fn postgres_refresh_leaves_a_busy_table_for_the_next_turn() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "the refresh waited for the lock");
     vacuum.rollback().await.unwrap();
     refreshed(&db).await;
-    drop_postgres_database(db, name).await;
+    drop_scratch_postgres(db, name).await;
 }
 
 /// How many entries wait in the pending lists of the search's trigram indexes (read with
@@ -261,5 +249,5 @@ async fn postgres_searches_read_the_trigram_indexes() {
     let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
     let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false).unwrap()).await;
     assert!(!scanned.contains("_trgm"), "short text:\n{scanned}");
-    drop_postgres_database(db, name).await;
+    drop_scratch_postgres(db, name).await;
 }
