@@ -130,8 +130,10 @@ impl From<sqlx::Error> for Error {
         // PostgreSQL's text holds no NUL character, and refuses one with SQLSTATE 22021 (Rust
         // strings are valid UTF-8, so nothing else raises it). Inputs are checked for NUL where
         // they are validated; this answers any the checks missed as the client's mistake, not
-        // Herald's failure.
+        // Herald's failure. Told apart by driver, as in `unavailable`: the code alone could
+        // be an SQLite one.
         if let sqlx::Error::Database(d) = &e
+            && d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
             && d.code().as_deref() == Some("22021")
         {
             return Error::Invalid(NUL_REFUSED.into());
