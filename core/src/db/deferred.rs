@@ -19,6 +19,7 @@ const MOST_ROWS: usize = 256;
 
 /// A new row of `notifications`.
 #[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq, sqlx::FromRow))]
 pub(crate) struct NotificationRow {
     pub id: String,
     pub user_ref: Option<String>,
@@ -36,6 +37,7 @@ pub(crate) struct NotificationRow {
 
 /// A new entry of the event log.
 #[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq, sqlx::FromRow))]
 pub(crate) struct EventRow {
     pub user_ref: Option<String>,
     pub kind: String,
@@ -227,38 +229,6 @@ mod tests {
         }
     }
 
-    type Stored = (
-        String,
-        Option<String>,
-        String,
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        i16,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-
-    fn stored(n: NotificationRow) -> Stored {
-        (
-            n.id,
-            n.user_ref,
-            n.origin,
-            n.created,
-            n.title,
-            n.description,
-            n.link,
-            n.severity,
-            n.topic,
-            n.scope,
-            n.icon,
-            n.metadata,
-        )
-    }
-
     /// More than one statement's worth of rows, in runs of 256, 32, 8 and 4: the statement after
     /// them sees them, and once committed every field is in its column, in the rows' order.
     async fn rows_keep_their_fields_and_order(db: &Db) {
@@ -277,21 +247,21 @@ mod tests {
         assert_eq!(seen, 300, "the statement after the rows sees them");
         tx.defer_event(event(300));
         tx.commit().await.unwrap();
-        let notifications: Vec<Stored> = with_pool!(db.reader(), |c| sqlx::query_as(
+        let notifications: Vec<NotificationRow> = with_pool!(db.reader(), |c| sqlx::query_as(
             "SELECT id, user_ref, origin, created, title, description, link, severity, topic, scope, icon, metadata
              FROM notifications ORDER BY created"
         )
         .fetch_all(c)
         .await)
         .unwrap();
-        assert_eq!(notifications, (0..300).map(|i| stored(notification(i))).collect::<Vec<_>>());
-        let events: Vec<(Option<String>, String, String, i64)> = with_pool!(db.reader(), |c| sqlx::query_as(
+        assert_eq!(notifications, (0..300).map(notification).collect::<Vec<_>>());
+        let events: Vec<EventRow> = with_pool!(db.reader(), |c| sqlx::query_as(
             "SELECT user_ref, kind, payload, created_at FROM events ORDER BY id"
         )
         .fetch_all(c)
         .await)
         .unwrap();
-        let expected: Vec<_> = (0..=300).map(event).map(|e| (e.user_ref, e.kind, e.payload, e.created_at)).collect();
+        let expected: Vec<_> = (0..=300).map(event).collect();
         assert_eq!(events, expected, "every field in its column, ids in the order logged");
     }
 
