@@ -42,6 +42,14 @@ pub fn hydrate() {
         let path = window().location().pathname().unwrap_or_default();
         load_lazy_route(&path).await;
         leptos::mount::hydrate_body(App);
+        // Reached only when the whole page hydrated (a mismatch panics above), and queued
+        // behind the effects hydration started: the marker tells tests that the page is
+        // interactive.
+        leptos::task::spawn_local(async {
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        });
     });
 }
 
@@ -118,14 +126,6 @@ pub fn App() -> impl IntoView {
         resets
     });
 
-    // Effects run only in the browser, after hydration: the marker tells tests (and styles)
-    // that the page is interactive.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Stylesheet id="leptos" href="/pkg/herald.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
@@ -146,8 +146,8 @@ pub fn App() -> impl IntoView {
                 // of them is first shown (`--split`), so the inbox loads without it.
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
-                        <Route path=path!("/") view=|| view! { <SignedIn><InboxPage /></SignedIn> } ssr=SsrMode::Async />
-                        <Route path=path!("/notifications/:id") view=|| view! { <SignedIn><DetailPage /></SignedIn> } ssr=SsrMode::Async />
+                        <Route path=path!("/") view=InboxPage ssr=SsrMode::Async />
+                        <Route path=path!("/notifications/:id") view=DetailPage ssr=SsrMode::Async />
                         // A lazy route's path is also in `load_lazy_route`.
                         <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async />
@@ -161,6 +161,15 @@ pub fn App() -> impl IntoView {
 }
 
 /// Shows its children to a signed-in user; sends a visitor to sign in and back afterwards.
+///
+/// The children must not create resources: create them in the page, around `SignedIn`.
+/// While rendering on the server, a suspense walks its children again each time the
+/// resources it waits for arrive, so it may build them two or three times, depending on
+/// timing. A resource created in the children would be created, numbered and serialized once
+/// per build, while the browser builds them once: it would then hydrate with the data of
+/// another build than the markup shows, one whose reactive owner may already have been
+/// dropped (its server functions then fail), and hydration breaks. The same holds for the
+/// suspenses inside a page: resources are created before them, never in them.
 #[component]
 pub(crate) fn SignedIn(children: ChildrenFn) -> impl IntoView {
     let me = expect_context::<MeResource>();

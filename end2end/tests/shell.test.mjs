@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hydrated, launchBrowser, screenshot, signIn, signedInPage, startHerald, watchErrors } from './helpers.mjs';
+import { hydrated, launchBrowser, publish, screenshot, signIn, signedInPage, startHerald, watchErrors } from './helpers.mjs';
 
 let herald;
 let browser;
@@ -92,6 +92,28 @@ describe('with JavaScript', () => {
       await hydrated(page);
     }
     assert.deepEqual(uncaught, []);
+    await context.close();
+  });
+
+  test('every page serializes the same data on every load, and none of it failed', async () => {
+    // The browser hydrates a page with the data the server serialized for it, numbered in the
+    // order its resources were created. Were a resource created inside a suspense, the server
+    // could create it two or three times, depending on timing: the numbering would change
+    // from load to load, an early copy could fail, and the browser would hydrate with other
+    // data than the markup shows (seen as an admin page whose buttons stayed dead).
+    const { context, page } = await signedInPage(browser, herald.base, 'alice', { javaScriptEnabled: false });
+    const [{ id }] = await publish(herald, { type: 'entity', entityRef: 'user:default/alice' }, { title: 'Serialized once' });
+    for (const path of ['/', '/?view=unread&minimumSeverity=high', `/notifications/${id}`, '/settings', '/admin']) {
+      const seen = new Set();
+      for (let i = 0; i < 15; i++) {
+        const html = await (await page.request.get(`${herald.base}${path}`)).text();
+        const resources = [...html.matchAll(/__RESOLVED_RESOURCES\[(\d+)\] = "\{\\"(Ok|Err)/g)].map((m) => `${m[1]}:${m[2]}`);
+        assert.ok(resources.length > 0, `${path}: no serialized data`);
+        assert.deepEqual(resources.filter((r) => r.endsWith(':Err')), [], `${path}: a resource failed`);
+        seen.add(resources.join(' '));
+      }
+      assert.equal(seen.size, 1, `${path}: the serialized data changed between loads: ${[...seen].join(' | ')}`);
+    }
     await context.close();
   });
 

@@ -162,29 +162,71 @@ pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
 
 /// The admin console as a lazy route: its code is loaded when it is first shown, so that
 /// the inbox loads without it.
-pub struct AdminRoute;
+pub struct AdminRoute {
+    console: ConsoleState,
+}
 
 #[lazy_route]
 impl LazyRoute for AdminRoute {
+    /// The console's state, created once when the route is matched (see [`ConsoleState`]).
     fn data() -> Self {
-        Self
+        Self { console: ConsoleState::new() }
     }
 
-    fn view(_this: Self) -> AnyView {
-        view! { <AdminPage /> }.into_any()
+    fn view(this: Self) -> AnyView {
+        view! { <AdminPage console=this.console /> }.into_any()
+    }
+}
+
+/// The console's actions and resources. They are created with the route, outside the
+/// suspense that waits to know who is signed in: on the server a suspense may build its
+/// children more than once, and resources created there would be created, numbered and
+/// serialized once per build, so the browser, which builds them once, could hydrate with
+/// another build's data (see `SignedIn`). For a non-admin they load nothing but a 403.
+#[derive(Clone, Copy)]
+struct ConsoleState {
+    create: ServerAction<CreateServiceToken>,
+    revoke: ServerAction<RevokeServiceToken>,
+    retry: ServerAction<RetryDeliveries>,
+    import: ServerAction<ImportDirectory>,
+    data: Resource<Result<AdminView, ServerFnError>>,
+    announcements: announcements::AnnouncementsState,
+}
+
+impl ConsoleState {
+    fn new() -> ConsoleState {
+        let query = use_query_map();
+        let create = ServerAction::<CreateServiceToken>::new();
+        let revoke = ServerAction::<RevokeServiceToken>::new();
+        let retry = ServerAction::<RetryDeliveries>::new();
+        let import = ServerAction::<ImportDirectory>::new();
+        let data = Resource::new(
+            move || {
+                (
+                    query.with(|q| (q.get("status").unwrap_or_default(), q.get("channel").unwrap_or_default())),
+                    create.version().get(),
+                    revoke.version().get(),
+                    retry.version().get(),
+                    import.version().get(),
+                )
+            },
+            |((status, channel), ..)| admin_overview(status, channel),
+        );
+        let announcements = announcements::AnnouncementsState::new();
+        ConsoleState { create, revoke, retry, import, data, announcements }
     }
 }
 
 /// The admin console; only administrators see its content (and get 200).
 #[component]
-fn AdminPage() -> impl IntoView {
+fn AdminPage(console: ConsoleState) -> impl IntoView {
     let me = expect_context::<MeResource>();
     view! {
         <Title text="Admin" />
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(Some(me)) if me.is_admin => view! { <Console /> }.into_any(),
+                    Ok(Some(me)) if me.is_admin => view! { <Console console /> }.into_any(),
                     _ => {
                         #[cfg(feature = "ssr")]
                         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -208,24 +250,8 @@ use crate::components::error_text as message;
 
 /// The console's sections.
 #[component]
-fn Console() -> impl IntoView {
-    let query = use_query_map();
-    let create = ServerAction::<CreateServiceToken>::new();
-    let revoke = ServerAction::<RevokeServiceToken>::new();
-    let retry = ServerAction::<RetryDeliveries>::new();
-    let import = ServerAction::<ImportDirectory>::new();
-    let data = Resource::new(
-        move || {
-            (
-                query.with(|q| (q.get("status").unwrap_or_default(), q.get("channel").unwrap_or_default())),
-                create.version().get(),
-                revoke.version().get(),
-                retry.version().get(),
-                import.version().get(),
-            )
-        },
-        |((status, channel), ..)| admin_overview(status, channel),
-    );
+fn Console(console: ConsoleState) -> impl IntoView {
+    let ConsoleState { create, revoke, retry, import, data, announcements } = console;
     view! {
         <h1 class="page-title">"Admin"</h1>
         <nav class="views" aria-label="Sections">
@@ -234,7 +260,7 @@ fn Console() -> impl IntoView {
             <a class="view-tab" href="#deliveries">"Deliveries"</a>
             <a class="view-tab" href="#directory">"Directory"</a>
         </nav>
-        <announcements::Announcements />
+        <announcements::Announcements state=announcements />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {

@@ -6,6 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::components::{SeverityIcon, StateButton};
 use crate::notification_fns::SetStateForm;
 use crate::pages::inbox::InboxItem;
+use crate::shell::SignedIn;
 
 /// One notification, for the detail page.
 #[server(endpoint = "notification")]
@@ -20,7 +21,9 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
     })
 }
 
-/// `/notifications/:id`: one notification in full.
+/// `/notifications/:id`: one notification in full, to a signed-in user. The resource is
+/// created here, outside `SignedIn`'s suspense, which may build its children more than once
+/// on the server (see `SignedIn`).
 #[component]
 pub fn DetailPage() -> impl IntoView {
     let params = use_params_map();
@@ -29,6 +32,12 @@ pub fn DetailPage() -> impl IntoView {
         move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get()),
         |(id, _)| notification_detail(id),
     );
+    view! { <SignedIn><Detail item set_state /></SignedIn> }
+}
+
+/// The notification, once loaded.
+#[component]
+fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAction<SetStateForm>) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

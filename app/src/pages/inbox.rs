@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::Live;
 use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
-use crate::shell::Session;
+use crate::shell::{Session, SignedIn};
 use row::{Row, RowContext};
 
 /// The inbox's state, as it appears in the URL.
@@ -128,7 +128,9 @@ pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     Ok(InboxData { total, items, topics: all_topics, rendered_at: herald_core::time::now_ms() })
 }
 
-/// The inbox.
+/// The inbox, to a signed-in user. Its actions and resource are created here, outside
+/// `SignedIn`'s suspense, which may build its children more than once on the server (see
+/// `SignedIn`).
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let session = expect_context::<Session>();
@@ -137,10 +139,6 @@ pub fn InboxPage() -> impl IntoView {
     let snooze = ServerAction::<SnoozeForm>::new();
     let bulk = ServerAction::<BulkForm>::new();
     let mark_all = ServerAction::<MarkAllRead>::new();
-    let selected = RwSignal::new(BTreeSet::<String>::new());
-    let help = RwSignal::new(false);
-    let current = RwSignal::new(None::<String>);
-    keyboard::install(help, current);
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| InboxQuery::from_map(|k| p.get(k))));
     // Reload when the URL, the session or the data changes (here or in another tab).
@@ -160,6 +158,29 @@ pub fn InboxPage() -> impl IntoView {
         },
         |(q, ..)| inbox_page(q),
     );
+    let state = InboxState { set_state, snooze, bulk, mark_all, query, page };
+    view! { <SignedIn><Inbox state /></SignedIn> }
+}
+
+/// The inbox page's actions, its query and the page of results they reload.
+#[derive(Clone, Copy)]
+struct InboxState {
+    set_state: ServerAction<SetStateForm>,
+    snooze: ServerAction<SnoozeForm>,
+    bulk: ServerAction<BulkForm>,
+    mark_all: ServerAction<MarkAllRead>,
+    query: Memo<InboxQuery>,
+    page: Resource<Result<InboxData, ServerFnError>>,
+}
+
+/// The inbox, once signed in.
+#[component]
+fn Inbox(state: InboxState) -> impl IntoView {
+    let InboxState { set_state, snooze, bulk, mark_all, query, page } = state;
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    let help = RwSignal::new(false);
+    let current = RwSignal::new(None::<String>);
+    keyboard::install(help, current);
     view! {
         <Title text="Inbox" />
         <div class="inbox-head">

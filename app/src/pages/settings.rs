@@ -173,43 +173,69 @@ pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
 }
 
 /// The settings page as a lazy route: its code is loaded when it is first shown.
-pub struct SettingsRoute;
+pub struct SettingsRoute {
+    state: SettingsState,
+}
 
 #[lazy_route]
 impl LazyRoute for SettingsRoute {
+    /// The page's state, created once when the route is matched (see [`SettingsState`]).
     fn data() -> Self {
-        Self
+        Self { state: SettingsState::new() }
     }
 
-    fn view(_this: Self) -> AnyView {
-        view! { <SignedIn><SettingsPage /></SignedIn> }.into_any()
+    fn view(this: Self) -> AnyView {
+        let state = this.state;
+        view! { <SignedIn><SettingsPage state /></SignedIn> }.into_any()
+    }
+}
+
+/// The page's actions and the resource they reload. They are created with the route,
+/// outside `SignedIn`'s suspense, which may build its children more than once on the server
+/// (see `SignedIn`).
+#[derive(Clone, Copy)]
+struct SettingsState {
+    channel: ServerAction<SetChannelSetting>,
+    mark_read: ServerAction<SetMarkReadOnOpen>,
+    create: ServerAction<CreatePersonalToken>,
+    revoke: ServerAction<RevokePersonalToken>,
+    email_mode: ServerAction<SetEmailMode>,
+    set_hook: ServerAction<SetWebhook>,
+    remove_hook: ServerAction<RemoveWebhook>,
+    data: Resource<Result<SettingsView, ServerFnError>>,
+}
+
+impl SettingsState {
+    fn new() -> SettingsState {
+        let channel = ServerAction::<SetChannelSetting>::new();
+        let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
+        let create = ServerAction::<CreatePersonalToken>::new();
+        let revoke = ServerAction::<RevokePersonalToken>::new();
+        let email_mode = ServerAction::<SetEmailMode>::new();
+        let set_hook = ServerAction::<SetWebhook>::new();
+        let remove_hook = ServerAction::<RemoveWebhook>::new();
+        let data = Resource::new(
+            move || {
+                (
+                    channel.version().get(),
+                    mark_read.version().get(),
+                    create.version().get(),
+                    revoke.version().get(),
+                    email_mode.version().get(),
+                    set_hook.version().get(),
+                    remove_hook.version().get(),
+                )
+            },
+            |_| settings_data(),
+        );
+        SettingsState { channel, mark_read, create, revoke, email_mode, set_hook, remove_hook, data }
     }
 }
 
 /// Personal settings.
 #[component]
-fn SettingsPage() -> impl IntoView {
-    let channel = ServerAction::<SetChannelSetting>::new();
-    let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
-    let create = ServerAction::<CreatePersonalToken>::new();
-    let revoke = ServerAction::<RevokePersonalToken>::new();
-    let email_mode = ServerAction::<SetEmailMode>::new();
-    let set_hook = ServerAction::<SetWebhook>::new();
-    let remove_hook = ServerAction::<RemoveWebhook>::new();
-    let data = Resource::new(
-        move || {
-            (
-                channel.version().get(),
-                mark_read.version().get(),
-                create.version().get(),
-                revoke.version().get(),
-                email_mode.version().get(),
-                set_hook.version().get(),
-                remove_hook.version().get(),
-            )
-        },
-        |_| settings_data(),
-    );
+fn SettingsPage(state: SettingsState) -> impl IntoView {
+    let SettingsState { channel, mark_read, create, revoke, email_mode, set_hook, remove_hook, data } = state;
     view! {
         <Title text="Settings" />
         <h1 class="page-title">"Settings"</h1>

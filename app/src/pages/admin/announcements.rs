@@ -288,13 +288,64 @@ impl Fields {
     }
 }
 
+/// The announcements section's state: its actions, the composer's fields and every resource
+/// it reads. It is created once with the page (`AdminRoute::data`), outside the suspense that
+/// waits to know who is signed in: on the server a suspense may build its children more than
+/// once, and resources created there would be created, numbered and serialized once per build
+/// (see `SignedIn`).
+#[derive(Clone, Copy)]
+pub(super) struct AnnouncementsState {
+    save: ServerAction<SaveAnnouncement>,
+    withdraw: ServerAction<WithdrawAnnouncement>,
+    list: Resource<Result<Vec<AnnouncementView>, ServerFnError>>,
+    fields: Fields,
+    preview: Resource<Result<String, ServerFnError>>,
+    reach: Resource<Result<i64, ServerFnError>>,
+    /// What the directory search box holds, and what it found: (reference, name).
+    search: RwSignal<String>,
+    found: Resource<Result<Vec<(String, String)>, ServerFnError>>,
+    /// The announcement whose read receipts are open, and those receipts: (user, read).
+    shown: RwSignal<Option<String>>,
+    receipts: Resource<Result<Vec<(String, bool)>, ServerFnError>>,
+}
+
+impl AnnouncementsState {
+    pub(super) fn new() -> AnnouncementsState {
+        let save = ServerAction::<SaveAnnouncement>::new();
+        let withdraw = ServerAction::<WithdrawAnnouncement>::new();
+        let list = Resource::new(move || (save.version().get(), withdraw.version().get()), |_| list_announcements());
+        let fields = Fields::new();
+        let preview = Resource::new(
+            move || fields.body.get(),
+            |body| async move { if body.trim().is_empty() { Ok(String::new()) } else { preview_markdown(body).await } },
+        );
+        let reach = Resource::new(
+            move || (fields.everyone.get(), fields.audience.get(), fields.excluded.get()),
+            |(everyone, audience, excluded)| announcement_reach(everyone, audience, excluded),
+        );
+        let search = RwSignal::new(String::new());
+        let found = Resource::new(
+            move || search.get(),
+            |q| async move { if q.trim().len() < 2 { Ok(vec![]) } else { search_directory(q).await } },
+        );
+        let shown = RwSignal::new(None::<String>);
+        let receipts = Resource::new(
+            move || shown.get(),
+            |id| async move {
+                match id {
+                    Some(id) => announcement_receipts(id).await,
+                    None => Ok(vec![]),
+                }
+            },
+        );
+        AnnouncementsState { save, withdraw, list, fields, preview, reach, search, found, shown, receipts }
+    }
+}
+
 /// The announcements section.
 #[component]
-pub fn Announcements() -> impl IntoView {
-    let save = ServerAction::<SaveAnnouncement>::new();
-    let withdraw = ServerAction::<WithdrawAnnouncement>::new();
-    let list = Resource::new(move || (save.version().get(), withdraw.version().get()), |_| list_announcements());
-    let fields = Fields::new();
+pub(super) fn Announcements(state: AnnouncementsState) -> impl IntoView {
+    let AnnouncementsState { save, list, fields, .. } = state;
     // A successful save empties the composer for the next one.
     Effect::new(move |prev: Option<usize>| {
         let v = save.version().get();
@@ -306,11 +357,11 @@ pub fn Announcements() -> impl IntoView {
     view! {
         <section class="settings-section wide" id="announcements" aria-labelledby="announcements-title">
             <h2 id="announcements-title">"Announcements"</h2>
-            <Composer fields save />
+            <Composer state />
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {
-                        Ok(rows) => view! { <AnnouncementList rows fields withdraw /> }.into_any(),
+                        Ok(rows) => view! { <AnnouncementList rows state /> }.into_any(),
                         Err(e) => view! { <p class="error" role="alert">{message(e)}</p> }.into_any(),
                     }
                 })}
@@ -321,21 +372,9 @@ pub fn Announcements() -> impl IntoView {
 
 /// The composer.
 #[component]
-fn Composer(fields: Fields, save: ServerAction<SaveAnnouncement>) -> impl IntoView {
+fn Composer(state: AnnouncementsState) -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let preview = Resource::new(
-        move || fields.body.get(),
-        |body| async move { if body.trim().is_empty() { Ok(String::new()) } else { preview_markdown(body).await } },
-    );
-    let reach = Resource::new(
-        move || (fields.everyone.get(), fields.audience.get(), fields.excluded.get()),
-        |(everyone, audience, excluded)| announcement_reach(everyone, audience, excluded),
-    );
-    let search = RwSignal::new(String::new());
-    let found = Resource::new(
-        move || search.get(),
-        |q| async move { if q.trim().len() < 2 { Ok(vec![]) } else { search_directory(q).await } },
-    );
+    let AnnouncementsState { save, fields, preview, reach, search, found, .. } = state;
     let add = move |_| {
         let pick = search.get_untracked().trim().to_string();
         if pick.is_empty() {
@@ -433,22 +472,9 @@ fn Composer(fields: Fields, save: ServerAction<SaveAnnouncement>) -> impl IntoVi
 
 /// The announcements with their state and read receipts.
 #[component]
-fn AnnouncementList(
-    rows: Vec<AnnouncementView>,
-    fields: Fields,
-    withdraw: ServerAction<WithdrawAnnouncement>,
-) -> impl IntoView {
+fn AnnouncementList(rows: Vec<AnnouncementView>, state: AnnouncementsState) -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let shown = RwSignal::new(None::<String>);
-    let receipts = Resource::new(
-        move || shown.get(),
-        |id| async move {
-            match id {
-                Some(id) => announcement_receipts(id).await,
-                None => Ok(vec![]),
-            }
-        },
-    );
+    let AnnouncementsState { fields, withdraw, shown, receipts, .. } = state;
     if rows.is_empty() {
         return view! { <p class="empty-state">"No announcements yet."</p> }.into_any();
     }
