@@ -12,6 +12,7 @@ mod notifications;
 mod open;
 mod openapi;
 mod stream;
+mod trailing_slash;
 
 pub use limits::Limits;
 pub use stream::StreamCounter;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(middleware::from_fn(trailing_slash::redirect))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::check))
         .layer(middleware::from_fn_with_state(state.clone(), deadline::body_deadline))
         .layer(middleware::from_fn(metrics::track))

@@ -1,4 +1,4 @@
-//! Abuse: cross-site requests and password guessing.
+//! Abuse: cross-site requests, password guessing and addresses that would lead off the site.
 
 use serde_json::json;
 
@@ -522,4 +522,19 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     ] {
         assert!(!log.contains(secret), "the {what} is in the log");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_a_trailing_slash_redirects_to_its_one_address_on_this_site() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let r = get("/settings/?tab=tokens").await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/settings?tab=tokens");
+    let r = get("/admin/").await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (308, "/admin"));
+    let r = get("//evil.example/").await.unwrap();
+    assert!(r.headers().get("location").is_none_or(|l| !l.to_str().unwrap().starts_with("//")), "{r:?}");
+    let r = get("/api/notifications/notifications/").await.unwrap();
+    assert_ne!(r.status(), 308, "the API answers for itself");
 }
