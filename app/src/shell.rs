@@ -160,6 +160,21 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Succeeds once `me` has loaded and someone is signed in (an administrator, with `admin`).
+///
+/// A page's resources are created around `SignedIn`, so they exist for visitors too. They ask
+/// this before calling their server function, which for a visitor would only fail, set the
+/// page's status under `SignedIn`'s redirect (401, 403) and cost a round trip. A resource
+/// awaiting it also reloads when someone signs in or out, or when the stream resets.
+pub(crate) async fn signed_in(me: MeResource, admin: bool) -> Result<(), ServerFnError> {
+    match me.await {
+        Ok(Some(me)) if me.is_admin || !admin => Ok(()),
+        Ok(Some(_)) => Err(ServerFnError::new("Only Herald administrators can do this.")),
+        Ok(None) => Err(ServerFnError::new("Please sign in first.")),
+        Err(e) => Err(e),
+    }
+}
+
 /// Shows its children to a signed-in user; sends a visitor to sign in and back afterwards.
 ///
 /// The children must not create resources: create them in the page, around `SignedIn`.

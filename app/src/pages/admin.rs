@@ -12,7 +12,8 @@ use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
-use crate::shell::MeResource;
+use crate::live::Live;
+use crate::shell::{MeResource, signed_in};
 
 /// A service token as the console lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,27 +163,27 @@ pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
 
 /// The admin console as a lazy route: its code is loaded when it is first shown, so that
 /// the inbox loads without it.
-pub struct AdminRoute {
-    console: ConsoleState,
-}
+pub struct AdminRoute;
 
 #[lazy_route]
 impl LazyRoute for AdminRoute {
-    /// The console's state, created once when the route is matched (see [`ConsoleState`]).
     fn data() -> Self {
-        Self { console: ConsoleState::new() }
+        Self
     }
 
-    fn view(this: Self) -> AnyView {
-        view! { <AdminPage console=this.console /> }.into_any()
+    /// Runs once when the route is shown. The state is made here, not in `data()`, whose code
+    /// stays in the main module.
+    fn view(_this: Self) -> AnyView {
+        let console = ConsoleState::new();
+        view! { <AdminPage console /> }.into_any()
     }
 }
 
-/// The console's actions and resources. They are created with the route, outside the
+/// The console's actions and resources. They are created with the route's view, outside the
 /// suspense that waits to know who is signed in: on the server a suspense may build its
 /// children more than once, and resources created there would be created, numbered and
 /// serialized once per build, so the browser, which builds them once, could hydrate with
-/// another build's data (see `SignedIn`). For a non-admin they load nothing but a 403.
+/// another build's data (see `SignedIn`). For anyone but an admin they load nothing.
 #[derive(Clone, Copy)]
 struct ConsoleState {
     create: ServerAction<CreateServiceToken>,
@@ -195,6 +196,8 @@ struct ConsoleState {
 
 impl ConsoleState {
     fn new() -> ConsoleState {
+        let me = expect_context::<MeResource>();
+        let live = expect_context::<Live>();
         let query = use_query_map();
         let create = ServerAction::<CreateServiceToken>::new();
         let revoke = ServerAction::<RevokeServiceToken>::new();
@@ -208,11 +211,15 @@ impl ConsoleState {
                     revoke.version().get(),
                     retry.version().get(),
                     import.version().get(),
+                    live.resets.get(),
                 )
             },
-            |((status, channel), ..)| admin_overview(status, channel),
+            move |((status, channel), ..)| async move {
+                signed_in(me, true).await?;
+                admin_overview(status, channel).await
+            },
         );
-        let announcements = announcements::AnnouncementsState::new();
+        let announcements = announcements::AnnouncementsState::new(me, live);
         ConsoleState { create, revoke, retry, import, data, announcements }
     }
 }

@@ -4,9 +4,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::{SeverityIcon, StateButton};
+use crate::live::Live;
 use crate::notification_fns::SetStateForm;
 use crate::pages::inbox::InboxItem;
-use crate::shell::SignedIn;
+use crate::shell::{MeResource, SignedIn, signed_in};
 
 /// One notification, for the detail page.
 #[server(endpoint = "notification")]
@@ -26,11 +27,16 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
 /// on the server (see `SignedIn`).
 #[component]
 pub fn DetailPage() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    let live = expect_context::<Live>();
     let params = use_params_map();
     let set_state = ServerAction::<SetStateForm>::new();
     let item = Resource::new(
-        move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get()),
-        |(id, _)| notification_detail(id),
+        move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get(), live.resets.get()),
+        move |(id, ..)| async move {
+            signed_in(me, false).await?;
+            notification_detail(id).await
+        },
     );
     view! { <SignedIn><Detail item set_state /></SignedIn> }
 }

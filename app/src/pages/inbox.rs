@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::Live;
 use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
-use crate::shell::{Session, SignedIn};
+use crate::shell::{MeResource, Session, SignedIn, signed_in};
 use row::{Row, RowContext};
 
 /// The inbox's state, as it appears in the URL.
@@ -133,6 +133,7 @@ pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
 /// `SignedIn`).
 #[component]
 pub fn InboxPage() -> impl IntoView {
+    let me = expect_context::<MeResource>();
     let session = expect_context::<Session>();
     let live = expect_context::<Live>();
     let set_state = ServerAction::<SetStateForm>::new();
@@ -156,7 +157,10 @@ pub fn InboxPage() -> impl IntoView {
                 live.resets.get(),
             )
         },
-        |(q, ..)| inbox_page(q),
+        move |(q, ..)| async move {
+            signed_in(me, false).await?;
+            inbox_page(q).await
+        },
     );
     let state = InboxState { set_state, snooze, bulk, mark_all, query, page };
     view! { <SignedIn><Inbox state /></SignedIn> }

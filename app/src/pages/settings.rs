@@ -8,7 +8,8 @@ use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
-use crate::shell::SignedIn;
+use crate::live::Live;
+use crate::shell::{MeResource, SignedIn, signed_in};
 
 /// A personal access token as the settings page lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,24 +174,23 @@ pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
 }
 
 /// The settings page as a lazy route: its code is loaded when it is first shown.
-pub struct SettingsRoute {
-    state: SettingsState,
-}
+pub struct SettingsRoute;
 
 #[lazy_route]
 impl LazyRoute for SettingsRoute {
-    /// The page's state, created once when the route is matched (see [`SettingsState`]).
     fn data() -> Self {
-        Self { state: SettingsState::new() }
+        Self
     }
 
-    fn view(this: Self) -> AnyView {
-        let state = this.state;
+    /// Runs once when the route is shown. The state is made here, not in `data()`, whose code
+    /// stays in the main module.
+    fn view(_this: Self) -> AnyView {
+        let state = SettingsState::new();
         view! { <SignedIn><SettingsPage state /></SignedIn> }.into_any()
     }
 }
 
-/// The page's actions and the resource they reload. They are created with the route,
+/// The page's actions and the resource they reload. They are created with the route's view,
 /// outside `SignedIn`'s suspense, which may build its children more than once on the server
 /// (see `SignedIn`).
 #[derive(Clone, Copy)]
@@ -207,6 +207,8 @@ struct SettingsState {
 
 impl SettingsState {
     fn new() -> SettingsState {
+        let me = expect_context::<MeResource>();
+        let live = expect_context::<Live>();
         let channel = ServerAction::<SetChannelSetting>::new();
         let mark_read = ServerAction::<SetMarkReadOnOpen>::new();
         let create = ServerAction::<CreatePersonalToken>::new();
@@ -224,9 +226,13 @@ impl SettingsState {
                     email_mode.version().get(),
                     set_hook.version().get(),
                     remove_hook.version().get(),
+                    live.resets.get(),
                 )
             },
-            |_| settings_data(),
+            move |_| async move {
+                signed_in(me, false).await?;
+                settings_data().await
+            },
         );
         SettingsState { channel, mark_read, create, revoke, email_mode, set_hook, remove_hook, data }
     }

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::components::error_text as message;
+use crate::live::Live;
+use crate::shell::{MeResource, signed_in};
 
 /// An announcement as the console shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,18 +312,34 @@ pub(super) struct AnnouncementsState {
 }
 
 impl AnnouncementsState {
-    pub(super) fn new() -> AnnouncementsState {
+    /// The resources ask the server only for an admin (see `signed_in`).
+    pub(super) fn new(me: MeResource, live: Live) -> AnnouncementsState {
         let save = ServerAction::<SaveAnnouncement>::new();
         let withdraw = ServerAction::<WithdrawAnnouncement>::new();
-        let list = Resource::new(move || (save.version().get(), withdraw.version().get()), |_| list_announcements());
+        let list = Resource::new(
+            move || (save.version().get(), withdraw.version().get(), live.resets.get()),
+            move |_| async move {
+                signed_in(me, true).await?;
+                list_announcements().await
+            },
+        );
         let fields = Fields::new();
         let preview = Resource::new(
             move || fields.body.get(),
-            |body| async move { if body.trim().is_empty() { Ok(String::new()) } else { preview_markdown(body).await } },
+            move |body| async move {
+                if body.trim().is_empty() {
+                    return Ok(String::new());
+                }
+                signed_in(me, true).await?;
+                preview_markdown(body).await
+            },
         );
         let reach = Resource::new(
             move || (fields.everyone.get(), fields.audience.get(), fields.excluded.get()),
-            |(everyone, audience, excluded)| announcement_reach(everyone, audience, excluded),
+            move |(everyone, audience, excluded)| async move {
+                signed_in(me, true).await?;
+                announcement_reach(everyone, audience, excluded).await
+            },
         );
         let search = RwSignal::new(String::new());
         let found = Resource::new(
@@ -345,12 +363,16 @@ impl AnnouncementsState {
 /// The announcements section.
 #[component]
 pub(super) fn Announcements(state: AnnouncementsState) -> impl IntoView {
-    let AnnouncementsState { save, list, fields, .. } = state;
-    // A successful save empties the composer for the next one.
-    Effect::new(move |prev: Option<usize>| {
-        let v = save.version().get();
-        if prev.is_some_and(|p| p != v) && matches!(save.value().get_untracked(), Some(Ok(_))) {
-            fields.clear();
+    let AnnouncementsState { save, withdraw, list, fields, shown, .. } = state;
+    // After a save or a withdrawal the list reloads: the read receipts close, and a
+    // successful save empties the composer for the next one.
+    Effect::new(move |prev: Option<(usize, usize)>| {
+        let v = (save.version().get(), withdraw.version().get());
+        if let Some(prev) = prev.filter(|p| *p != v) {
+            shown.set(None);
+            if prev.0 != v.0 && matches!(save.value().get_untracked(), Some(Ok(_))) {
+                fields.clear();
+            }
         }
         v
     });
