@@ -6,6 +6,8 @@ use axum::extract::ConnectInfo;
 use herald_core::Hub;
 use herald_core::auth::{Caller, Credentials, SESSION_COOKIE, authenticate};
 use herald_model::EntityRef;
+
+use crate::session::{ADMINS_ONLY, SIGN_IN_FIRST};
 use leptos::prelude::*;
 
 /// The instance's shared state, provided by the server as context.
@@ -40,7 +42,7 @@ pub async fn current_user() -> Result<Option<EntityRef>, ServerFnError> {
 pub async fn require_user() -> Result<EntityRef, ServerFnError> {
     current_user().await?.ok_or_else(|| {
         set_status(http::StatusCode::UNAUTHORIZED);
-        ServerFnError::new("Please sign in first.")
+        ServerFnError::new(SIGN_IN_FIRST)
     })
 }
 
@@ -51,11 +53,11 @@ pub async fn require_admin() -> Result<EntityRef, ServerFnError> {
     let hub = hub()?;
     let Some(user) = current_user().await? else {
         set_status(http::StatusCode::UNAUTHORIZED);
-        return Err(ServerFnError::new("Please sign in first."));
+        return Err(ServerFnError::new(SIGN_IN_FIRST));
     };
     if !hub.is_admin(&user).await.map_err(fail)? {
         set_status(http::StatusCode::FORBIDDEN);
-        return Err(ServerFnError::new("Only Herald administrators can do this."));
+        return Err(ServerFnError::new(ADMINS_ONLY));
     }
     Ok(user)
 }

@@ -3,6 +3,13 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// What a visitor is told where signing in is needed: by the server functions, and by the
+/// pages' resources before they call one (`shell::signed_in`).
+pub const SIGN_IN_FIRST: &str = "Please sign in first.";
+
+/// What a signed-in non-administrator is told where an administrator is needed.
+pub const ADMINS_ONLY: &str = "Only Herald administrators can do this.";
+
 /// The signed-in user as the page shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {

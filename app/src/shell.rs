@@ -6,7 +6,7 @@ use leptos_router::{Lazy, SsrMode, path};
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::{Live, title_with_count};
 use crate::pages::{AdminRoute, DetailPage, InboxPage, NotFound, SettingsRoute, SignInPage};
-use crate::session::{Me, SignIn, SignOut, whoami};
+use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, SignOut, whoami};
 
 /// The HTML document the server renders around the application.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -164,13 +164,12 @@ pub fn App() -> impl IntoView {
 ///
 /// A page's resources are created around `SignedIn`, so they exist for visitors too. They ask
 /// this before calling their server function, which for a visitor would only fail, set the
-/// page's status under `SignedIn`'s redirect (401, 403) and cost a round trip. A resource
-/// awaiting it also reloads when someone signs in or out, or when the stream resets.
+/// page's status under `SignedIn`'s redirect (401, 403) and cost a round trip.
 pub(crate) async fn signed_in(me: MeResource, admin: bool) -> Result<(), ServerFnError> {
     match me.await {
         Ok(Some(me)) if me.is_admin || !admin => Ok(()),
-        Ok(Some(_)) => Err(ServerFnError::new("Only Herald administrators can do this.")),
-        Ok(None) => Err(ServerFnError::new("Please sign in first.")),
+        Ok(Some(_)) => Err(ServerFnError::new(ADMINS_ONLY)),
+        Ok(None) => Err(ServerFnError::new(SIGN_IN_FIRST)),
         Err(e) => Err(e),
     }
 }

@@ -291,7 +291,7 @@ impl Fields {
 }
 
 /// The announcements section's state: its actions, the composer's fields and every resource
-/// it reads. It is created once with the page (`AdminRoute::data`), outside the suspense that
+/// it reads. It is created once with the page (`AdminRoute`'s view), outside the suspense that
 /// waits to know who is signed in: on the server a suspense may build its children more than
 /// once, and resources created there would be created, numbered and serialized once per build
 /// (see `SignedIn`).
