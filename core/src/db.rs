@@ -404,6 +404,15 @@ pub(crate) async fn scratch_sqlite(name: &str, migrated: bool) -> (Db, std::path
     (db, dir)
 }
 
+/// Applies SQLite's migrations up to `version` only, as a database made by an older Herald.
+#[cfg(test)]
+pub(crate) async fn migrate_sqlite_up_to(db: &Db, version: i64) {
+    let Pools::Sqlite { write, .. } = &db.pools else { panic!("a SQLite database") };
+    let older: Vec<_> = SQLITE_MIGRATIONS.migrations.iter().filter(|m| m.version <= version).cloned().collect();
+    let migrator = sqlx::migrate::Migrator { migrations: older.into(), ..sqlx::migrate::Migrator::DEFAULT };
+    migrator.run(write).await.unwrap();
+}
+
 /// A fresh PostgreSQL database for a test, named after `name`, with Herald's schema; the test
 /// drops it with [`drop_scratch_postgres`].
 #[cfg(test)]

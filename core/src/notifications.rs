@@ -486,12 +486,7 @@ fn broadcasts(conditions: &str) -> String {
 /// with the user's state `s`.
 fn conditions(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
     let mut conds = Vec::new();
-    let mut from_matches = false;
-    if let Some(s) = &f.search {
-        let (condition, by_index) = search::condition(sql, s, walk);
-        conds.push(condition);
-        from_matches = by_index;
-    }
+    let search = f.search.as_deref().map(|text| search::condition(sql, text, walk, f.archived));
     if let Some(t) = f.created_after {
         conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
     }
@@ -508,11 +503,15 @@ fn conditions(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
     let state = |t: &str| state_conditions(f, t, &now);
     // `+` (SQLite only) keeps the planner from walking the user's inbox for rows the search
     // index finds directly.
-    let owner = if from_matches { "+n.user_ref = $1" } else { "n.user_ref = $1" };
+    let owner = if search.as_ref().is_some_and(|s| s.from_matches) { "+n.user_ref = $1" } else { "n.user_ref = $1" };
     let mut personal = vec![owner.to_string()];
+    let mut broadcast = vec!["n.user_ref IS NULL".to_string()];
+    if let Some(search) = search {
+        personal.push(search.personal);
+        broadcast.push(search.broadcast);
+    }
     personal.extend(conds.iter().cloned());
     personal.extend(state("n"));
-    let mut broadcast = vec!["n.user_ref IS NULL".to_string()];
     broadcast.extend(conds);
     broadcast.extend(state("s"));
     (personal.join(" AND "), broadcast.join(" AND "))
@@ -684,6 +683,9 @@ fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bin
         let personal = counts::personal(&mut sql, f);
         let broadcasts = counts::broadcasts(&mut sql, f);
         return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
+    }
+    if let Some(counted) = search::count(&mut sql, f) {
+        return (format!("SELECT {counted}"), sql.binds);
     }
     let (personal, broadcast) = conditions(&mut sql, f, false);
     // On SQLite a search looks each of its matches up among the narrow facets of the user's

@@ -17,13 +17,19 @@
 //! tokenizer's case folding, which nothing outside SQLite reproduces exactly). Searches are
 //! rare next to publishes: they take the writer for a moment instead of every publish.
 //!
-//! A search's count is one lookup per match. On SQLite the personal matches are looked up in
-//! `notification_facets` (migration 0009), a narrow copy of the columns filters read, rather
-//! than in the notifications' wide rows, which hold the same matches on about four times as
-//! many pages.
+//! SQLite's index is keyed by owner (migration 0011): one user's matches, or the broadcasts',
+//! are one range of keys, which FTS5 reads without looking anything up, and an archived
+//! notification's key lies in its own part of its owner's range. So a search that filters
+//! only on archiving and snoozing, the inbox's own view, is counted from the index alone
+//! ([`count`]): the matches in the range, less those snoozed now (found through the snoozed
+//! rows' index) and, for broadcasts, less those the user archived or snoozed (found through
+//! the user's state rows). A search with other conditions looks each of the user's matches up
+//! in `notification_facets` (migration 0009), a narrow copy of the columns filters read,
+//! rather than in the notifications' wide rows.
 
-use super::{Bind, Filter, Sql};
+use super::{Archived, Bind, Filter, Snoozed, Sql, state_conditions};
 use crate::db::{Backend, Db};
+use crate::time::now_ms;
 use crate::{Result, with_pool, with_tx};
 
 /// The shortest text the trigram index can find.
@@ -34,29 +40,146 @@ pub(super) fn indexed(text: &str) -> bool {
     text.chars().count() >= TRIGRAM
 }
 
-/// A condition on the notification `n`: its title or description holds `text`, ignoring
-/// case; and whether the rows should be found from the search index's matches, so that
-/// the caller keeps the planner off the inbox's own indexes.
+/// A search's condition on each half of the inbox: on the user's own notifications `n` and on
+/// the broadcasts `n`.
+pub(super) struct Condition {
+    pub personal: String,
+    pub broadcast: String,
+    /// Whether the rows should be found from the index's matches, so that the caller keeps the
+    /// planner off the inbox's own indexes.
+    pub from_matches: bool,
+}
+
+/// The conditions on a notification `n` that its title or description holds `text`, ignoring
+/// case. `archived` is the filter's: the user's matches are read from that part of the user's
+/// range only.
 ///
 /// SQLite has no statistics to choose between a user's inbox index and the matches, so the
 /// caller chooses with the count (see `notifications::list`): with `walk` (many matches) the
 /// inbox is walked in its order and each row is looked up among the matches; otherwise the
 /// matches are read and sorted.
-pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool) -> (String, bool) {
+pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, archived: Archived) -> Condition {
     if sql.backend == Backend::Sqlite && indexed(text) {
-        // One FTS5 phrase: quotes inside it are doubled, nothing else is syntax.
-        let phrase = sql.bind(Bind::Text(format!("\"{}\"", text.replace('"', "\"\""))));
+        let phrase = phrase(sql, text);
         // `+ 0` keeps the planner from finding the rows through their rowids.
         let rowid = if walk { "n.rowid + 0" } else { "n.rowid" };
-        let condition =
-            format!("{rowid} IN (SELECT rowid FROM notifications_search WHERE notifications_search MATCH {phrase})");
-        return (condition, !walk);
+        return Condition {
+            personal: format!("{rowid} IN ({})", matches(&phrase, Owner::User, archived)),
+            broadcast: format!("{rowid} IN ({})", matches(&phrase, Owner::Broadcasts, Archived::Any)),
+            from_matches: !walk,
+        };
     }
     let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     let p = sql.bind(Bind::Text(format!("%{escaped}%")));
     let condition =
         format!("(LOWER(n.title) LIKE {p} ESCAPE '\\' OR LOWER(COALESCE(n.description, '')) LIKE {p} ESCAPE '\\')");
-    (condition, false)
+    Condition { personal: condition.clone(), broadcast: condition, from_matches: false }
+}
+
+/// Binds `text` as one FTS5 phrase: quotes inside it are doubled, nothing else is syntax.
+fn phrase(sql: &mut Sql, text: &str) -> String {
+    sql.bind(Bind::Text(format!("\"{}\"", text.replace('"', "\"\""))))
+}
+
+/// Whose entries of the index a search reads.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// The user bound as `$1`.
+    User,
+    Broadcasts,
+}
+
+/// The bits of a key below its owner's number: the archived flag, then the rowid.
+const OWNER_SHIFT: u32 = 41;
+const ARCHIVED: i64 = 1 << 40;
+const ROWID: i64 = ARCHIVED - 1;
+
+/// The lowest and highest key, as SQL expressions, of `owner`'s entries in the part of its
+/// range that `archived` selects. A user with no number yet (nothing indexed) has none.
+fn keys(owner: Owner, archived: Archived) -> (String, String) {
+    let (low, high) = match archived {
+        Archived::Exclude => (0, ROWID),
+        Archived::Only => (ARCHIVED, ARCHIVED | ROWID),
+        Archived::Any => (0, ARCHIVED | ROWID),
+    };
+    match owner {
+        Owner::Broadcasts => (low.to_string(), high.to_string()),
+        Owner::User => {
+            let base = format!("((SELECT number FROM search_owners WHERE user_ref = $1) << {OWNER_SHIFT})");
+            (format!("COALESCE({base} + {low}, -1)"), format!("COALESCE({base} + {high}, -1)"))
+        }
+    }
+}
+
+/// The rowids of `owner`'s notifications, in the part `archived` selects, that hold the bound
+/// `phrase`.
+fn matches(phrase: &str, owner: Owner, archived: Archived) -> String {
+    let (low, high) = keys(owner, archived);
+    format!(
+        "SELECT rowid & {ROWID} FROM notifications_search
+         WHERE notifications_search MATCH {phrase} AND rowid BETWEEN {low} AND {high}"
+    )
+}
+
+/// How many of `owner`'s notifications, in the part `archived` selects, hold `phrase`: a walk
+/// of the index's match list over the owner's keys, nothing looked up.
+fn counted(phrase: &str, owner: Owner, archived: Archived) -> String {
+    let (low, high) = keys(owner, archived);
+    format!(
+        "(SELECT COUNT(*) FROM notifications_search
+          WHERE notifications_search MATCH {phrase} AND rowid BETWEEN {low} AND {high})"
+    )
+}
+
+/// A scalar SQL expression: how many of the user `$1`'s notifications match `f`, counted from
+/// SQLite's index, when `f` filters on nothing but the text, archiving and snoozing (as the
+/// inbox's own view does); `None` otherwise.
+pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
+    let text = f.search.as_deref()?;
+    let other = f.read.is_some()
+        || f.saved.is_some()
+        || f.created_after.is_some()
+        || f.minimum_severity.is_some()
+        || f.topic.is_some()
+        || f.snoozed == Snoozed::Only;
+    if sql.backend != Backend::Sqlite || !indexed(text) || other {
+        return None;
+    }
+    let phrase = phrase(sql, text);
+    let now = sql.bind(Bind::Int(now_ms()));
+    let mut personal = counted(&phrase, Owner::User, f.archived);
+    if f.snoozed == Snoozed::Hide {
+        // Snoozed now: few, found through their own index (`+ 0` keeps the planner from
+        // starting at the matches instead).
+        let archived = match f.archived {
+            Archived::Exclude => " AND n.archived IS NULL",
+            Archived::Only => " AND n.archived IS NOT NULL",
+            Archived::Any => "",
+        };
+        personal = format!(
+            "({personal} - (SELECT COUNT(*) FROM notifications n
+              WHERE n.user_ref = $1 AND n.snoozed_until > {now}{archived}
+                AND n.rowid + 0 IN ({})))",
+            matches(&phrase, Owner::User, f.archived)
+        );
+    }
+    // A broadcast the user never touched is not archived and not snoozed: the matches count,
+    // less the touched ones whose state the filter excludes, or, for archived ones only, the
+    // touched ones that are.
+    let state = state_conditions(f, "s", &now);
+    let state = if state.is_empty() { "1 = 1".to_string() } else { state.join(" AND ") };
+    let touched = format!(
+        "SELECT COUNT(*) FROM broadcast_status s CROSS JOIN notifications n
+         WHERE s.user_ref = $1 AND n.id = s.notification_id AND n.user_ref IS NULL
+           AND n.rowid + 0 IN ({})",
+        matches(&phrase, Owner::Broadcasts, Archived::Any)
+    );
+    let broadcasts = if f.archived == Archived::Only {
+        format!("({touched} AND {state})")
+    } else {
+        format!("({} - ({touched} AND NOT ({state})))", counted(&phrase, Owner::Broadcasts, Archived::Any))
+    };
+    Some(format!("{personal} + {broadcasts}"))
 }
 
 /// Before a search on SQLite: indexes the notifications the instance's indexer has not
@@ -110,15 +233,27 @@ async fn catch_up(db: &Db, most: i64) -> Result<u64> {
     let next = format!("SELECT COUNT(*), MAX(rowid) FROM ({BEHIND} ORDER BY rowid LIMIT $1) AS b");
     let (count, upto): (i64, Option<i64>) = with_tx!(&mut tx, |c| sqlx::query_as(&next).bind(most).fetch_one(c).await)?;
     let Some(upto) = upto else { return Ok(0) };
+    // Each new recipient is numbered first: a notification's key starts with its owner's
+    // number (migration 0011).
     with_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO notifications_search (rowid, title, description)
-         SELECT rowid, title, description FROM notifications
-         WHERE rowid > (SELECT indexed FROM search_progress) AND rowid <= $1"
+        "INSERT INTO search_owners (user_ref)
+         SELECT DISTINCT n.user_ref FROM notifications n
+         WHERE n.rowid > (SELECT indexed FROM search_progress) AND n.rowid <= $1 AND n.user_ref IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM search_owners o WHERE o.user_ref = n.user_ref)"
     )
     .bind(upto)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
+    let insert = format!(
+        "INSERT INTO notifications_search (rowid, title, description)
+         SELECT (COALESCE(o.number, 0) << {OWNER_SHIFT})
+                + CASE WHEN n.archived IS NOT NULL AND n.user_ref IS NOT NULL THEN {ARCHIVED} ELSE 0 END + n.rowid,
+                n.title, n.description
+         FROM notifications n LEFT JOIN search_owners o ON o.user_ref = n.user_ref
+         WHERE n.rowid > (SELECT indexed FROM search_progress) AND n.rowid <= $1"
+    );
+    with_tx!(&mut tx, |c| sqlx::query(&insert).bind(upto).execute(c).await.map(|r| r.rows_affected()))?;
     with_tx!(&mut tx, |c| sqlx::query("UPDATE search_progress SET indexed = $1")
         .bind(upto)
         .execute(c)
@@ -177,13 +312,10 @@ mod tests {
 
     /// The rowids the index itself finds for `text`, in order.
     async fn in_index(db: &Db, text: &str) -> Vec<i64> {
-        let mut rowids: Vec<i64> = with_pool!(db.reader(), |c| sqlx::query_scalar(
-            "SELECT rowid FROM notifications_search WHERE notifications_search MATCH $1"
-        )
-        .bind(format!("\"{text}\""))
-        .fetch_all(c)
-        .await)
-        .unwrap();
+        let query = format!("SELECT rowid & {ROWID} FROM notifications_search WHERE notifications_search MATCH $1");
+        let mut rowids: Vec<i64> =
+            with_pool!(db.reader(), |c| sqlx::query_scalar(&query).bind(format!("\"{text}\"")).fetch_all(c).await)
+                .unwrap();
         rowids.sort();
         rowids
     }
@@ -313,6 +445,150 @@ mod tests {
         assert_eq!(found(&db, "deploy").await.1, 600);
         assert_eq!(indexed_up_to(&db).await, 600);
         assert_index_agrees(&db).await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// One of the test's notifications: whose (`None`: a broadcast), its title, and alice's
+    /// state of it (for a broadcast, kept in her `broadcast_status` row).
+    struct Row {
+        id: &'static str,
+        owner: Option<&'static str>,
+        title: &'static str,
+        read: bool,
+        archived: bool,
+        /// Milliseconds from now: snoozed until then (past: due, back in the inbox).
+        snoozed: Option<i64>,
+    }
+
+    /// Sets `row`'s state as alice's, on the notification or in her broadcast state.
+    async fn set_state(db: &Db, row: &Row) {
+        let at = |on: bool| on.then_some(1_i64);
+        let snoozed = row.snoozed.map(|d| crate::time::now_ms() + d);
+        let statement = if row.owner.is_some() {
+            "UPDATE notifications SET read = $2, archived = $3, snoozed_until = $4 WHERE id = $1"
+        } else {
+            "INSERT INTO broadcast_status (notification_id, user_ref, read, archived, snoozed_until)
+             VALUES ($1, 'user:default/alice', $2, $3, $4)
+             ON CONFLICT (notification_id, user_ref) DO UPDATE
+             SET read = excluded.read, archived = excluded.archived, snoozed_until = excluded.snoozed_until"
+        };
+        with_pool!(db.writer(), |c| sqlx::query(statement)
+            .bind(row.id)
+            .bind(at(row.read))
+            .bind(at(row.archived))
+            .bind(snoozed)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn counts_from_the_index_agree_with_the_rows_in_every_state() {
+        let (db, dir) = database().await;
+        let mine = Some("user:default/alice");
+        let bob = Some("user:default/bob");
+        let hour = 3_600_000;
+        let mut rows = vec![
+            Row { id: "a1", owner: mine, title: "deploy one", read: false, archived: false, snoozed: None },
+            Row { id: "a2", owner: mine, title: "deploy two", read: true, archived: false, snoozed: None },
+            Row { id: "a3", owner: mine, title: "deploy three", read: false, archived: true, snoozed: None },
+            Row { id: "a4", owner: mine, title: "deploy four", read: false, archived: false, snoozed: Some(hour) },
+            Row { id: "a5", owner: mine, title: "deploy five", read: true, archived: true, snoozed: Some(hour) },
+            Row { id: "a6", owner: mine, title: "deploy six", read: false, archived: false, snoozed: Some(-hour) },
+            Row { id: "a7", owner: mine, title: "nothing here", read: false, archived: true, snoozed: None },
+            Row { id: "b1", owner: bob, title: "deploy for bob", read: false, archived: false, snoozed: None },
+            Row { id: "b2", owner: bob, title: "deploy archived by bob", read: false, archived: true, snoozed: None },
+            Row { id: "x1", owner: None, title: "deploy to all", read: false, archived: false, snoozed: None },
+            Row { id: "x2", owner: None, title: "deploy read", read: true, archived: false, snoozed: None },
+            Row { id: "x3", owner: None, title: "deploy archived", read: false, archived: true, snoozed: None },
+            Row { id: "x4", owner: None, title: "deploy snoozed", read: false, archived: false, snoozed: Some(hour) },
+            Row { id: "x5", owner: None, title: "deploy woke", read: false, archived: false, snoozed: Some(-hour) },
+            Row { id: "x6", owner: None, title: "nothing for all", read: false, archived: true, snoozed: None },
+        ];
+        // The first half is indexed before its state is set (the triggers move archived keys),
+        // the second after (the indexer files them under their state).
+        let (early, late) = rows.split_at(8);
+        for row in early {
+            store(&db, row.id, row.owner, row.title).await;
+        }
+        catch_up_search(&db).await.unwrap();
+        for row in late {
+            store(&db, row.id, row.owner, row.title).await;
+        }
+        // x1 stays untouched: no state row.
+        for row in rows.iter().filter(|r| r.owner.is_some() || r.read || r.archived || r.snoozed.is_some()) {
+            set_state(&db, row).await;
+        }
+        catch_up_search(&db).await.unwrap();
+        // Restored and archived again, after indexing: the key moves both ways.
+        rows[2].archived = false;
+        set_state(&db, &rows[2]).await;
+        rows[0].archived = true;
+        set_state(&db, &rows[0]).await;
+        assert_index_agrees(&db).await;
+
+        let now = crate::time::now_ms();
+        for archived in [Archived::Exclude, Archived::Only, Archived::Any] {
+            for snoozed in [Snoozed::Hide, Snoozed::Only, Snoozed::Any] {
+                for read in [None, Some(false), Some(true)] {
+                    for text in ["deploy", "DEPLOY T", "nothing", "absent"] {
+                        let filter = Filter { search: Some(text.into()), read, archived, snoozed, ..Filter::default() };
+                        let shows = |row: &&Row| {
+                            let snoozed_now = row.snoozed.is_some_and(|d| d > 0);
+                            row.owner != bob
+                                && row.title.contains(&text.to_lowercase())
+                                && read.is_none_or(|r| r == row.read)
+                                && match archived {
+                                    Archived::Exclude => !row.archived,
+                                    Archived::Only => row.archived,
+                                    Archived::Any => true,
+                                }
+                                && match snoozed {
+                                    Snoozed::Hide => !snoozed_now,
+                                    Snoozed::Only => snoozed_now,
+                                    Snoozed::Any => true,
+                                }
+                        };
+                        let mut expected: Vec<&str> = rows.iter().filter(shows).map(|r| r.title).collect();
+                        expected.sort();
+                        let q = ListQuery { filter: filter.clone(), limit: 100, ..ListQuery::default() };
+                        let (page, total) = list(&db, &alice(), &q).await.unwrap();
+                        let mut titles: Vec<&str> = page.iter().map(|n| n.payload.title.as_str()).collect();
+                        titles.sort();
+                        assert_eq!(titles, expected, "{filter:?}");
+                        assert_eq!(total, expected.len() as i64, "{filter:?}");
+                    }
+                }
+            }
+        }
+        assert!(crate::time::now_ms() - now < hour, "the snoozes stayed in the future");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn the_upgrade_files_what_was_indexed_under_its_owner() {
+        let (db, dir) = crate::db::scratch_sqlite("search-upgrade", false).await;
+        crate::db::migrate_sqlite_up_to(&db, 10).await;
+        store(&db, "a1", Some("user:default/alice"), "deploy one").await;
+        store(&db, "a2", Some("user:default/alice"), "deploy archived").await;
+        store(&db, "b1", Some("user:default/bob"), "deploy for bob").await;
+        store(&db, "x1", None, "deploy to all").await;
+        run(&db, "UPDATE notifications SET archived = 1 WHERE id = 'a2'").await;
+        // Indexed as migration 0010 left it, keyed by rowid, up to the mark; one row above it.
+        run(&db, "INSERT INTO notifications_search (notifications_search) VALUES ('rebuild')").await;
+        run(&db, "UPDATE search_progress SET indexed = 4").await;
+        store(&db, "a3", Some("user:default/alice"), "deploy later").await;
+
+        db.migrate().await.unwrap();
+        assert_eq!(indexed_up_to(&db).await, 4);
+        assert_index_agrees(&db).await;
+        let expected = ["deploy later", "deploy to all", "deploy one"].map(String::from).to_vec();
+        assert_eq!(found(&db, "deploy").await, (expected, 3));
+        let archived = Filter { search: Some("deploy".into()), archived: Archived::Only, ..Filter::default() };
+        let q = ListQuery { filter: archived, ..ListQuery::default() };
+        let (page, total) = list(&db, &alice(), &q).await.unwrap();
+        assert_eq!((page[0].payload.title.as_str(), total), ("deploy archived", 1));
         std::fs::remove_dir_all(dir).ok();
     }
 }
