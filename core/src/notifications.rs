@@ -688,9 +688,9 @@ fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bin
         return (format!("SELECT {counted}"), sql.binds);
     }
     let (personal, broadcast) = conditions(&mut sql, f, false);
-    // On SQLite a search looks each of its matches up among the narrow facets of the user's
-    // notifications (migration 0009) rather than in their wide rows; both hold every column
-    // a filter reads.
+    // On SQLite a search that `search::count` cannot count from the index alone looks each
+    // of the user's matches up among the narrow facets of the user's notifications
+    // (migration 0009) rather than in their wide rows; both hold every column a filter reads.
     let rows = if backend == Backend::Sqlite && f.search.as_deref().is_some_and(search::indexed) {
         "notification_facets"
     } else {

@@ -43,7 +43,9 @@ pub(super) fn indexed(text: &str) -> bool {
 /// A search's condition on each half of the inbox: on the user's own notifications `n` and on
 /// the broadcasts `n`.
 pub(super) struct Condition {
+    /// On the user's own notifications: among the user's matches.
     pub personal: String,
+    /// On the broadcasts: among the broadcasts' matches.
     pub broadcast: String,
     /// Whether the rows should be found from the index's matches, so that the caller keeps the
     /// planner off the inbox's own indexes.
@@ -89,9 +91,11 @@ enum Owner {
     Broadcasts,
 }
 
-/// The bits of a key below its owner's number: the archived flag, then the rowid.
+/// Where a key's owner number starts: above the archived flag and the rowid.
 const OWNER_SHIFT: u32 = 41;
+/// A key's archived flag, set while a personal notification is archived.
 const ARCHIVED: i64 = 1 << 40;
+/// A key's low bits, the notification's rowid.
 const ROWID: i64 = ARCHIVED - 1;
 
 /// The lowest and highest key, as SQL expressions, of `owner`'s entries in the part of its
@@ -132,16 +136,18 @@ fn counted(phrase: &str, owner: Owner, archived: Archived) -> String {
 }
 
 /// A scalar SQL expression: how many of the user `$1`'s notifications match `f`, counted from
-/// SQLite's index, when `f` filters on nothing but the text, archiving and snoozing (as the
-/// inbox's own view does); `None` otherwise.
+/// SQLite's index, when `f` filters on nothing but the text, archiving, and hiding or not
+/// hiding snoozed ones (as the inbox's own views do); `None` otherwise.
 pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
-    let text = f.search.as_deref()?;
-    let other = f.read.is_some()
-        || f.saved.is_some()
-        || f.created_after.is_some()
-        || f.minimum_severity.is_some()
-        || f.topic.is_some()
-        || f.snoozed == Snoozed::Only;
+    // Named one by one, so that a new condition cannot be left out of this choice unseen.
+    let Filter { search, read, saved, archived: _, snoozed, created_after, minimum_severity, topic } = f;
+    let text = search.as_deref()?;
+    let other = read.is_some()
+        || saved.is_some()
+        || created_after.is_some()
+        || minimum_severity.is_some()
+        || topic.is_some()
+        || *snoozed == Snoozed::Only;
     if sql.backend != Backend::Sqlite || !indexed(text) || other {
         return None;
     }
@@ -310,34 +316,51 @@ mod tests {
             .unwrap()
     }
 
-    /// The rowids the index itself finds for `text`, in order.
-    async fn in_index(db: &Db, text: &str) -> Vec<i64> {
-        let query = format!("SELECT rowid & {ROWID} FROM notifications_search WHERE notifications_search MATCH $1");
-        let mut rowids: Vec<i64> =
-            with_pool!(db.reader(), |c| sqlx::query_scalar(&query).bind(format!("\"{text}\"")).fetch_all(c).await)
+    /// The keys the index itself finds for `text`, in order.
+    async fn keys_in_index(db: &Db, text: &str) -> Vec<i64> {
+        let query = "SELECT rowid FROM notifications_search WHERE notifications_search MATCH $1";
+        let mut keys: Vec<i64> =
+            with_pool!(db.reader(), |c| sqlx::query_scalar(query).bind(format!("\"{text}\"")).fetch_all(c).await)
                 .unwrap();
+        keys.sort();
+        keys
+    }
+
+    /// The rowids of the notifications the index finds for `text`, in order.
+    async fn in_index(db: &Db, text: &str) -> Vec<i64> {
+        let mut rowids: Vec<i64> = keys_in_index(db, text).await.into_iter().map(|k| k & ROWID).collect();
         rowids.sort();
         rowids
     }
 
     /// The index holds exactly the notifications at or below the mark, each with its text as
-    /// it is now: its structure is sound, and a phrase finds the rows a scan finds. (FTS5's
-    /// check against the table itself would count the rows above the mark as missing. The
-    /// texts are ones whose case Rust's `to_lowercase` folds as the index does.)
+    /// it is now, under the key of its owner and archived state: its structure is sound, and
+    /// a phrase finds the keys a scan computes. (FTS5's check against the table itself would
+    /// count the rows above the mark as missing. The texts are ones whose case Rust's
+    /// `to_lowercase` folds as the index does.)
     async fn assert_index_agrees(db: &Db) {
         run(db, "INSERT INTO notifications_search (notifications_search) VALUES ('integrity-check')").await;
-        let below = "SELECT rowid, title, description FROM notifications
-                     WHERE rowid <= (SELECT indexed FROM search_progress)";
-        let rows: Vec<(i64, String, Option<String>)> =
-            with_pool!(db.reader(), |c| sqlx::query_as(below).fetch_all(c).await).unwrap();
+        let below = "SELECT n.rowid, n.user_ref, o.number, n.archived IS NOT NULL, n.title, n.description
+                     FROM notifications n LEFT JOIN search_owners o ON o.user_ref = n.user_ref
+                     WHERE n.rowid <= (SELECT indexed FROM search_progress)";
+        type Below = (i64, Option<String>, Option<i64>, bool, String, Option<String>);
+        let rows: Vec<Below> = with_pool!(db.reader(), |c| sqlx::query_as(below).fetch_all(c).await).unwrap();
         for text in ["über", "deploy", "about", "renamed", "again"] {
             let holds = |s: &str| s.to_lowercase().contains(text);
-            let scanned: Vec<i64> = rows
+            let mut scanned: Vec<i64> = rows
                 .iter()
-                .filter(|(_, title, description)| holds(title) || description.as_deref().is_some_and(holds))
-                .map(|(rowid, ..)| *rowid)
+                .filter(|(.., title, description)| holds(title) || description.as_deref().is_some_and(holds))
+                .map(|(rowid, user, number, archived, ..)| match user {
+                    None => *rowid,
+                    Some(user) => {
+                        let number = number.unwrap_or_else(|| panic!("{user} has no number"));
+                        let archived = if *archived { ARCHIVED } else { 0 };
+                        (number << OWNER_SHIFT) | archived | rowid
+                    }
+                })
                 .collect();
-            assert_eq!(in_index(db, text).await, scanned, "{text:?}");
+            scanned.sort();
+            assert_eq!(keys_in_index(db, text).await, scanned, "{text:?}");
         }
     }
 
@@ -526,6 +549,17 @@ mod tests {
         set_state(&db, &rows[2]).await;
         rows[0].archived = true;
         set_state(&db, &rows[0]).await;
+        // An archived row deleted, and one restored and renamed in one statement (as a scope
+        // update does), both indexed before.
+        run(&db, "DELETE FROM notifications WHERE id = 'a5'").await;
+        rows.retain(|r| r.id != "a5");
+        run(
+            &db,
+            "UPDATE notifications SET archived = NULL, title = 'deploy renamed', description = NULL WHERE id = 'a7'",
+        )
+        .await;
+        let renamed = rows.iter_mut().find(|r| r.id == "a7").unwrap();
+        (renamed.title, renamed.archived) = ("deploy renamed", false);
         assert_index_agrees(&db).await;
 
         let now = crate::time::now_ms();
