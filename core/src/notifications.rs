@@ -460,8 +460,10 @@ const COLUMNS: &str = "n.id, n.user_ref, n.origin, n.created, n.updated, n.title
 /// The two halves of a user's inbox, personal rows and broadcasts, with the filter applied;
 /// `$1` is the user. With `walk`, the filter matches many rows: a minimum severity or a
 /// search is checked on each row instead of being used to find the rows (see [`list`]).
-fn halves(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
-    let (personal, broadcast) = conditions(sql, f, walk);
+/// With `newest`, a search checks the user's rows against its newest matches only, those
+/// from that key of SQLite's index up (see `search::newest_page`).
+fn halves(sql: &mut Sql, f: &Filter, walk: bool, newest: Option<i64>) -> (String, String) {
+    let (personal, broadcast) = conditions(sql, f, walk, newest);
     (
         format!(
             "SELECT {COLUMNS}, n.read AS read, n.saved AS saved, n.archived AS archived,
@@ -484,9 +486,9 @@ fn broadcasts(conditions: &str) -> String {
 
 /// The conditions of [`halves`]: on the personal notifications `n`, and on the broadcasts `n`
 /// with the user's state `s`.
-fn conditions(sql: &mut Sql, f: &Filter, walk: bool) -> (String, String) {
+fn conditions(sql: &mut Sql, f: &Filter, walk: bool, newest: Option<i64>) -> (String, String) {
     let mut conds = Vec::new();
-    let search = f.search.as_deref().map(|text| search::condition(sql, text, walk, f.archived));
+    let search = f.search.as_deref().map(|text| search::condition(sql, text, walk, f.archived, newest));
     if let Some(t) = f.created_after {
         conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
     }
@@ -630,14 +632,18 @@ pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notif
     // (`high` in a typical inbox, a common word), the index would fetch all of them to sort
     // them, where walking the inbox newest first stops after a page; matched by few
     // (`critical`, a build number), walking would read the whole inbox.
-    let (text, binds) = page_sql(db.backend(), user, q, total > SORT_AT_MOST)?;
+    let walk = total > SORT_AT_MOST;
+    if walk && let Some(page) = search::newest_page(db, user, q).await? {
+        return Ok((page, total));
+    }
+    let (text, binds) = page_sql(db.backend(), user, q, walk, None)?;
     Ok((fetch_page(db, &text, &binds).await?, total))
 }
 
 /// One page of a user's notifications, without counting them.
 async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
     search::indexed_now(db, &q.filter).await?;
-    let (text, binds) = page_sql(db.backend(), user, q, false)?;
+    let (text, binds) = page_sql(db.backend(), user, q, false, None)?;
     fetch_page(db, &text, &binds).await
 }
 
@@ -652,13 +658,20 @@ async fn count(db: &Db, user: &EntityRef, f: &Filter) -> Result<i64> {
     Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
 }
 
-fn page_sql(backend: Backend, user: &EntityRef, q: &ListQuery, walk: bool) -> Result<(String, Vec<Bind>)> {
+/// A page's query; `walk` and `newest` as for [`halves`].
+fn page_sql(
+    backend: Backend,
+    user: &EntityRef,
+    q: &ListQuery,
+    walk: bool,
+    newest: Option<i64>,
+) -> Result<(String, Vec<Bind>)> {
     if q.limit < 0 || q.offset < 0 {
         return Err(Error::Invalid("offset and limit must not be negative".into()));
     }
     let limit = q.limit.min(limits::PAGE);
     let mut sql = Sql::for_user(backend, user);
-    let (personal, broadcast) = halves(&mut sql, &q.filter, walk);
+    let (personal, broadcast) = halves(&mut sql, &q.filter, walk, newest);
     let order = order_by(&q.order);
     let window = sql.bind(Bind::Int(q.offset + limit));
     let lim = sql.bind(Bind::Int(limit));
@@ -687,7 +700,7 @@ fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bin
     if let Some(counted) = search::count(&mut sql, f) {
         return (format!("SELECT {counted}"), sql.binds);
     }
-    let (personal, broadcast) = conditions(&mut sql, f, false);
+    let (personal, broadcast) = conditions(&mut sql, f, false, None);
     // On SQLite a search that `search::count` cannot count from the index alone looks each
     // of the user's matches up among the narrow facets of the user's notifications
     // (migration 0009) rather than in their wide rows; both hold every column a filter reads.
@@ -757,7 +770,7 @@ pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<St
     filter.check()?;
     search::indexed_now(db, filter).await?;
     let mut sql = Sql::for_user(db.backend(), user);
-    let (p, b) = halves(&mut sql, filter, false);
+    let (p, b) = halves(&mut sql, filter, false, None);
     let personal =
         if counts::covers(filter) { counts::topics(&mut sql, filter) } else { format!("SELECT topic FROM ({p}) AS p") };
     let text = format!(

@@ -52,6 +52,20 @@ async fn lookups_by_id_never_walk_the_inbox() {
 }
 
 #[tokio::test]
+async fn a_search_page_checks_the_rows_newer_than_its_last_through_the_inbox_index() {
+    let (db, dir) = database().await;
+    let binds =
+        vec![Bind::Text(alice().as_str().into()), Bind::Int(19_000), Bind::Text("n19000".into()), Bind::Int(100)];
+    let p = plan(&db, (search::OLDER_SOONER.to_string(), binds)).await;
+    assert_eq!(
+        personal(&p),
+        "SEARCH n USING COVERING INDEX notifications_user_created (user_ref=? AND created>?)",
+        "{p}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
 async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     let (db, dir) = database().await;
     let q = ListQuery { filter: Filter { search: Some("deploy".into()), ..Filter::default() }, ..ListQuery::default() };
@@ -78,15 +92,15 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     let counted = plan(&db, count).await;
     assert_eq!(personal(&counted), from_matches, "count:\n{counted}");
     assert!(counted.contains(search_index), "count:\n{counted}");
-    let sorted = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, false).unwrap()).await;
+    let sorted = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, false, None).unwrap()).await;
     assert_eq!(personal(&sorted), from_matches, "few matches:\n{sorted}");
-    let walked = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, true).unwrap()).await;
+    let walked = plan(&db, page_sql(Backend::Sqlite, &alice(), &q, true, None).unwrap()).await;
     assert_eq!(personal(&walked), walking, "many matches:\n{walked}");
     assert!(walked.contains(search_index) && !walked.contains(from_matches), "many matches:\n{walked}");
 
     // Too short for trigrams: a scan, walked in order.
     let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
-    let scanned = plan(&db, page_sql(Backend::Sqlite, &alice(), &short, false).unwrap()).await;
+    let scanned = plan(&db, page_sql(Backend::Sqlite, &alice(), &short, false, None).unwrap()).await;
     assert_eq!(personal(&scanned), walking, "short text:\n{scanned}");
     assert!(!scanned.contains(search_index), "short text:\n{scanned}");
     std::fs::remove_dir_all(dir).ok();
@@ -186,7 +200,7 @@ async fn postgres_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> u64 
 #[tokio::test]
 async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
     let (db, name) = postgres_database().await;
-    let first_page = || page_sql(Backend::Postgres, &alice(), &ListQuery::default(), false).unwrap();
+    let first_page = || page_sql(Backend::Postgres, &alice(), &ListQuery::default(), false, None).unwrap();
     // Without statistics PostgreSQL takes the user's 99,000 rows for a few hundred and reads
     // and sorts them all for a page (as on a server whose autovacuum is off, or has not looked
     // yet since a burst of notifications).
@@ -253,14 +267,14 @@ async fn postgres_searches_read_the_trigram_indexes() {
     let plan = postgres_plan(&db, counted.clone()).await;
     assert!(through_indexes(&plan), "count:\n{plan}");
     assert_eq!(postgres_rows_read(&db, counted).await, 0, "count:\n{plan}");
-    let sorted = page_sql(Backend::Postgres, &alice(), &q, false).unwrap();
+    let sorted = page_sql(Backend::Postgres, &alice(), &q, false, None).unwrap();
     let plan = postgres_plan(&db, sorted.clone()).await;
     assert!(through_indexes(&plan), "page:\n{plan}");
     assert_eq!(postgres_rows_read(&db, sorted).await, 0, "page:\n{plan}");
 
     // Too short for trigrams: the inbox is walked in its order.
     let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
-    let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false).unwrap()).await;
+    let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), &short, false, None).unwrap()).await;
     assert!(!scanned.contains("_trgm"), "short text:\n{scanned}");
     drop_scratch_postgres(db, name).await;
 }

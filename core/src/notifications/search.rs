@@ -27,10 +27,11 @@
 //! in `notification_facets` (migration 0009), a narrow copy of the columns filters read,
 //! rather than in the notifications' wide rows.
 
-use super::{Archived, Bind, Filter, Snoozed, Sql, state_conditions};
+use super::{Archived, Bind, Filter, ListQuery, OrderField, Snoozed, Sql, state_conditions};
 use crate::db::{Backend, Db};
 use crate::time::now_ms;
 use crate::{Result, with_pool, with_tx};
+use herald_model::{EntityRef, Notification};
 
 /// The shortest text the trigram index can find.
 const TRIGRAM: usize = 3;
@@ -54,20 +55,20 @@ pub(super) struct Condition {
 
 /// The conditions on a notification `n` that its title or description holds `text`, ignoring
 /// case. `archived` is the filter's: the user's matches are read from that part of the user's
-/// range only.
+/// range only, and with `newest` from that key up only (see [`newest_page`]).
 ///
 /// SQLite has no statistics to choose between a user's inbox index and the matches, so the
 /// caller chooses with the count (see `notifications::list`): with `walk` (many matches) the
 /// inbox is walked in its order and each row is looked up among the matches; otherwise the
 /// matches are read and sorted.
-pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, archived: Archived) -> Condition {
+pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, archived: Archived, newest: Option<i64>) -> Condition {
     if sql.backend == Backend::Sqlite && indexed(text) {
         let phrase = phrase(sql, text);
         // `+ 0` keeps the planner from finding the rows through their rowids.
         let rowid = if walk { "n.rowid + 0" } else { "n.rowid" };
         return Condition {
-            personal: format!("{rowid} IN ({})", matches(&phrase, Owner::User, archived)),
-            broadcast: format!("{rowid} IN ({})", matches(&phrase, Owner::Broadcasts, Archived::Any)),
+            personal: format!("{rowid} IN ({})", matches(&phrase, Owner::User, archived, newest)),
+            broadcast: format!("{rowid} IN ({})", matches(&phrase, Owner::Broadcasts, Archived::Any, None)),
             from_matches: !walk,
         };
     }
@@ -78,9 +79,14 @@ pub(super) fn condition(sql: &mut Sql, text: &str, walk: bool, archived: Archive
     Condition { personal: condition.clone(), broadcast: condition, from_matches: false }
 }
 
-/// Binds `text` as one FTS5 phrase: quotes inside it are doubled, nothing else is syntax.
+/// Binds `text` as one FTS5 phrase ([`quoted`]).
 fn phrase(sql: &mut Sql, text: &str) -> String {
-    sql.bind(Bind::Text(format!("\"{}\"", text.replace('"', "\"\""))))
+    sql.bind(Bind::Text(quoted(text)))
+}
+
+/// `text` as one FTS5 phrase: quotes inside it are doubled, nothing else is syntax.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// Whose entries of the index a search reads.
@@ -115,10 +121,13 @@ fn keys(owner: Owner, archived: Archived) -> (String, String) {
     }
 }
 
-/// The rowids of `owner`'s notifications, in the part `archived` selects, that hold the bound
-/// `phrase`.
-fn matches(phrase: &str, owner: Owner, archived: Archived) -> String {
-    let (low, high) = keys(owner, archived);
+/// The rowids of `owner`'s notifications, in the part `archived` selects (and from the key
+/// `from` up), that hold the bound `phrase`.
+fn matches(phrase: &str, owner: Owner, archived: Archived, from: Option<i64>) -> String {
+    let (mut low, high) = keys(owner, archived);
+    if let Some(from) = from {
+        low = format!("MAX({low}, {from})");
+    }
     format!(
         "SELECT rowid & {ROWID} FROM notifications_search
          WHERE notifications_search MATCH {phrase} AND rowid BETWEEN {low} AND {high}"
@@ -166,7 +175,7 @@ pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
             "({personal} - (SELECT COUNT(*) FROM notifications n
               WHERE n.user_ref = $1 AND n.snoozed_until > {now}{archived}
                 AND n.rowid + 0 IN ({})))",
-            matches(&phrase, Owner::User, f.archived)
+            matches(&phrase, Owner::User, f.archived, None)
         );
     }
     // A broadcast the user never touched is not archived and not snoozed: the matches count,
@@ -178,7 +187,7 @@ pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
         "SELECT COUNT(*) FROM broadcast_status s CROSS JOIN notifications n
          WHERE s.user_ref = $1 AND n.id = s.notification_id AND n.user_ref IS NULL
            AND n.rowid + 0 IN ({})",
-        matches(&phrase, Owner::Broadcasts, Archived::Any)
+        matches(&phrase, Owner::Broadcasts, Archived::Any, None)
     );
     let broadcasts = if f.archived == Archived::Only {
         format!("({touched} AND {state})")
@@ -186,6 +195,70 @@ pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
         format!("({} - ({touched} AND NOT ({state})))", counted(&phrase, Owner::Broadcasts, Archived::Any))
     };
     Some(format!("{personal} + {broadcasts}"))
+}
+
+/// How many of the newest matches a search's page checks rows against, per row it shows:
+/// enough that rows the filter's state hides rarely leave the page short.
+const NEWEST_PER_ROW: i64 = 4;
+/// The fewest newest matches a search's page checks rows against.
+const NEWEST_AT_LEAST: i64 = 256;
+
+/// Whether a row of the user `$1` stored before the rowid `$4` sorts before the row created
+/// at `$2` with the id `$3`, newest first: read through the inbox's index, from the newest
+/// rows down to that row.
+pub(super) const OLDER_SOONER: &str = "SELECT EXISTS (SELECT 1 FROM notifications n
+     WHERE n.user_ref = $1 AND n.created >= $2 AND (n.created > $2 OR n.id > $3) AND n.rowid < $4)";
+
+/// A page of a search with many matches on SQLite, in the inbox's own order (newest first),
+/// found without reading all of the user's matches; `None` when it cannot be (see below) and
+/// the caller reads the page the usual way.
+///
+/// Walking the inbox for a page checks each row against a lookup of the user's matches,
+/// which SQLite builds per query: 10,000 entries for a common word in a large inbox, most of
+/// the page's time. The index returns a user's matches in key order, which within one part
+/// of the range is the order they were stored in, nearly the inbox's (a notification's time
+/// is taken just before it is stored). So the lookup is built from the newest matches only,
+/// [`NEWEST_PER_ROW`] times as many as the page shows, at least [`NEWEST_AT_LEAST`]
+/// (`from`, the key of the oldest of them, bounds the lookup); the page is exact if no
+/// row of the user stored before the oldest of them sorts before the page's last row, which
+/// the inbox's own index tells by reading the rows newer than that last row, as the walk
+/// itself did. When one does (a time later than its place in storage says: publishes that
+/// took their times in one order and reached the writer in the other), or the page came
+/// out short, the usual page is read instead. Archived::Any spans two parts of the range,
+/// whose keys do not follow storage order, and is left to the usual page.
+pub(super) async fn newest_page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Option<Vec<Notification>>> {
+    let Some(text) = q.filter.search.as_deref() else { return Ok(None) };
+    let newest_first = q.order.is_empty() || q.order == [(OrderField::Created, true)];
+    if db.backend() != Backend::Sqlite || !indexed(text) || !newest_first || q.filter.archived == Archived::Any {
+        return Ok(None);
+    }
+    let limit = q.limit.clamp(0, super::limits::PAGE);
+    let newest = (NEWEST_PER_ROW * (q.offset + limit)).max(NEWEST_AT_LEAST);
+    let (low, high) = keys(Owner::User, q.filter.archived);
+    let from = format!(
+        "SELECT rowid FROM notifications_search
+         WHERE notifications_search MATCH $2 AND rowid BETWEEN {low} AND {high}
+         ORDER BY rowid DESC LIMIT 1 OFFSET $3"
+    );
+    let from: Option<i64> = with_pool!(db.reader(), |c| sqlx::query_scalar(&from)
+        .bind(user.as_str())
+        .bind(quoted(text))
+        .bind(newest - 1)
+        .fetch_optional(c)
+        .await)?;
+    // Fewer matches than that: the lookup of them all is as small.
+    let Some(from) = from else { return Ok(None) };
+    let (text, binds) = super::page_sql(Backend::Sqlite, user, q, true, Some(from))?;
+    let page = super::fetch_page(db, &text, &binds).await?;
+    let Some(last) = page.last().filter(|_| page.len() as i64 == limit) else { return Ok(None) };
+    let older_sooner = with_pool!(db.reader(), |c| sqlx::query_scalar::<_, bool>(OLDER_SOONER)
+        .bind(user.as_str())
+        .bind(last.created.timestamp_millis())
+        .bind(&last.id)
+        .bind(from & ROWID)
+        .fetch_one(c)
+        .await)?;
+    Ok((!older_sooner).then_some(page))
 }
 
 /// Before a search on SQLite: indexes the notifications the instance's indexer has not
@@ -623,6 +696,51 @@ mod tests {
         let q = ListQuery { filter: archived, ..ListQuery::default() };
         let (page, total) = list(&db, &alice(), &q).await.unwrap();
         assert_eq!((page[0].payload.title.as_str(), total), ("deploy archived", 1));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// The ids of the page the usual way finds for `q`, walking the inbox against all of
+    /// alice's matches.
+    async fn usual_page(db: &Db, q: &ListQuery) -> Vec<String> {
+        let (text, binds) = super::super::page_sql(Backend::Sqlite, &alice(), q, true, None).unwrap();
+        super::super::fetch_page(db, &text, &binds).await.unwrap().into_iter().map(|n| n.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_page_of_many_matches_reads_the_newest_only_when_that_is_exact() {
+        let (db, dir) = database().await;
+        // 2,000 of alice's, stored in the order of their times, three in five about a deploy.
+        run(
+            &db,
+            "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
+             WITH RECURSIVE i (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 2000)
+             SELECT printf('n%05d', k), 'user:default/alice', 'external:test', k,
+                    CASE WHEN k % 5 < 3 THEN 'deploy ' ELSE 'other ' END || k, 2
+             FROM i",
+        )
+        .await;
+        catch_up_search(&db).await.unwrap();
+        let q = |offset| ListQuery {
+            filter: Filter { search: Some("deploy".into()), ..Filter::default() },
+            offset,
+            ..ListQuery::default()
+        };
+        for offset in [0, 20, 200] {
+            let newest = newest_page(&db, &alice(), &q(offset)).await.unwrap().expect("found from the newest matches");
+            let ids: Vec<String> = newest.into_iter().map(|n| n.id).collect();
+            assert_eq!(ids, usual_page(&db, &q(offset)).await, "offset {offset}");
+        }
+        // A page deeper than a quarter of the matches: the lookup of them all is as small.
+        assert!(newest_page(&db, &alice(), &q(400)).await.unwrap().is_none());
+
+        // The first one stored now has the newest time: the newest matches in storage order
+        // miss it, and the page is read the usual way.
+        run(&db, "UPDATE notifications SET created = 5000 WHERE id = 'n00001'").await;
+        assert!(newest_page(&db, &alice(), &q(0)).await.unwrap().is_none());
+        let (page, total) = list(&db, &alice(), &q(0)).await.unwrap();
+        assert_eq!((page[0].id.as_str(), page.len(), total), ("n00001", 20, 1200));
+        let ids: Vec<String> = page.into_iter().map(|n| n.id).collect();
+        assert_eq!(ids, usual_page(&db, &q(0)).await);
         std::fs::remove_dir_all(dir).ok();
     }
 }
