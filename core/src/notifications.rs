@@ -673,7 +673,8 @@ fn page_sql(
     let mut sql = Sql::for_user(backend, user);
     let (personal, broadcast) = halves(&mut sql, &q.filter, walk, newest);
     let order = order_by(&q.order);
-    let window = sql.bind(Bind::Int(q.offset + limit));
+    // Saturating: an offset past any inbox (up to i64::MAX) asks for an empty page.
+    let window = sql.bind(Bind::Int(q.offset.saturating_add(limit)));
     let lim = sql.bind(Bind::Int(limit));
     let off = sql.bind(Bind::Int(q.offset));
     // Each half is sorted and cut to offset+limit on its own index, then the two short lists

@@ -233,7 +233,7 @@ pub(super) async fn newest_page(db: &Db, user: &EntityRef, q: &ListQuery) -> Res
         return Ok(None);
     }
     let limit = q.limit.clamp(0, super::limits::PAGE);
-    let newest = (NEWEST_PER_ROW * (q.offset + limit)).max(NEWEST_AT_LEAST);
+    let newest = NEWEST_PER_ROW.saturating_mul(q.offset.saturating_add(limit)).max(NEWEST_AT_LEAST);
     let (low, high) = keys(Owner::User, q.filter.archived);
     let from = format!(
         "SELECT rowid FROM notifications_search
@@ -732,6 +732,7 @@ mod tests {
         }
         // A page deeper than a quarter of the matches: the lookup of them all is as small.
         assert!(newest_page(&db, &alice(), &q(400)).await.unwrap().is_none());
+        assert!(newest_page(&db, &alice(), &q(i64::MAX)).await.unwrap().is_none());
 
         // The first one stored now has the newest time: the newest matches in storage order
         // miss it, and the page is read the usual way.

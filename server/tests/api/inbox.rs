@@ -76,6 +76,13 @@ both!(lists_filter_and_sort_like_backstage, |app| async {
         (page["totalCount"].as_i64(), titles(&page)),
         (Some(4), vec!["Incident opened".to_string(), "Deploy done".to_string()])
     );
+    // An offset past any inbox, as large as the parameter goes: an empty page, with or without
+    // a search (through the index, or a scan for a short text).
+    for search in ["", "&search=maint", "&search=e"] {
+        let beyond = app.get(&q(&format!("offset={}{search}", i64::MAX)), &alice).await;
+        assert_eq!(beyond.status, 200, "{search}: {:?}", beyond.body);
+        assert!(titles(&beyond.body).is_empty() && beyond.body["totalCount"].as_i64() > Some(0), "{search}");
+    }
     let future = app.get(&q("createdAfter=2999-01-01T00:00:00.000Z"), &alice).await.body;
     assert_eq!(future["totalCount"], 0);
     assert_eq!(app.get(&q("createdAfter=2000-01-01"), &alice).await.body["totalCount"], 4);
