@@ -72,7 +72,8 @@ fn kind(sql: &mut Sql, f: &Filter, p: &str) -> Vec<String> {
     c
 }
 
-fn and(conds: &[String]) -> String {
+/// `conds` joined by AND; true when there are none.
+pub(super) fn and(conds: &[String]) -> String {
     if conds.is_empty() { "1 = 1".into() } else { conds.join(" AND ") }
 }
 

@@ -181,8 +181,7 @@ pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
     // A broadcast the user never touched is not archived and not snoozed: the matches count,
     // less the touched ones whose state the filter excludes, or, for archived ones only, the
     // touched ones that are.
-    let state = state_conditions(f, "s", &now);
-    let state = if state.is_empty() { "1 = 1".to_string() } else { state.join(" AND ") };
+    let state = super::counts::and(&state_conditions(f, "s", &now));
     let touched = format!(
         "SELECT COUNT(*) FROM broadcast_status s CROSS JOIN notifications n
          WHERE s.user_ref = $1 AND n.id = s.notification_id AND n.user_ref IS NULL
