@@ -64,6 +64,16 @@ impl Live {
         }
     }
 
+    /// The document title for a page titled `text`, with the unread count in front once the
+    /// stream has sent one. The count comes only from the browser's stream, so the server
+    /// never has one, and does not read the signal: leptos_axum renders the title at the end
+    /// of a response, when under load the page's owner, whose arena holds the signal, can be
+    /// gone already, and reading it then panics (`try_get` too: the arena lookup itself does).
+    pub fn title(&self, text: &str) -> String {
+        let unread = if cfg!(feature = "hydrate") { self.unread.get() } else { None };
+        title_with_count(text, unread)
+    }
+
     /// Applies one stream event.
     pub fn apply(&self, kind: &str, data: &str) {
         match kind {
@@ -277,6 +287,17 @@ mod tests {
         assert_eq!(title_with_count("Inbox", Some(3)), "(3) Inbox · Herald");
         assert_eq!(title_with_count("Inbox", Some(0)), "Inbox · Herald");
         assert_eq!(title_with_count("", None), "Herald");
+    }
+
+    #[test]
+    fn a_title_rendered_after_the_page_is_gone_does_not_read_the_count() {
+        // leptos_axum renders the <title> at the end of a response, when under load the
+        // page's owner, whose arena holds the signals, can already be dropped.
+        let live = {
+            let page = Owner::new();
+            page.with(Live::new)
+        };
+        assert_eq!(live.title("Inbox"), "Inbox · Herald");
     }
 
     #[test]

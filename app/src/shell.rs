@@ -4,7 +4,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
-use crate::live::{Live, title_with_count};
+use crate::live::Live;
 use crate::pages::{AdminRoute, DetailPage, InboxPage, NotFound, SettingsRoute, SignInPage};
 use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, SignOut, whoami};
 
@@ -130,10 +130,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/herald.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Meta name="color-scheme" content="light dark" />
-        // `try_get`: on the server the title is rendered at the end of the response, and under
-        // load the page's reactive owner can already be gone by then (seen as a panic in the
-        // benchmark's server-rendered inbox); the title then simply goes without a count.
-        <Title formatter=move |text: String| title_with_count(&text, live.unread.try_get().flatten()) />
+        <Title formatter=move |text: String| live.title(&text) />
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <TopBar />
