@@ -28,6 +28,7 @@ use axum::routing::get;
 use herald_app::{App, shell};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        // Inside the other layers, so that a panic's 500 is measured and logged like any answer.
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(middleware::from_fn(trailing_slash::redirect))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::check))
         .layer(middleware::from_fn_with_state(state.clone(), deadline::body_deadline))

@@ -126,6 +126,19 @@ fn body(e: &ApiError, method: &str, url: &str) -> serde_json::Value {
     })
 }
 
+/// The answer to a request whose handler panicked (`CatchPanicLayer`): the panic is logged and
+/// the client gets a 500 in the usual shape, where the connection would otherwise simply be
+/// dropped with no answer at all.
+pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request's handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+}
+
 /// Middleware that fills the request's method and URL into API error bodies, and turns
 /// axum's plain-text rejections (unknown route, wrong method) into the same JSON shape.
 pub async fn error_shape(req: Request, next: Next) -> Response {
@@ -158,4 +171,32 @@ pub async fn error_shape(req: Request, next: Next) -> Response {
         return (status, Json(body(&e, &method, &url))).into_response();
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::{Body, to_bytes};
+    use axum::routing::get;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_with_a_500_in_the_error_shape() {
+        async fn broken() -> &'static str {
+            panic!("a bug")
+        }
+        let app = Router::new()
+            .route("/api/broken", get(broken))
+            .layer(CatchPanicLayer::custom(panicked))
+            .layer(axum::middleware::from_fn(error_shape));
+        let request = Request::builder().uri("/api/broken").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 4096).await.unwrap()).unwrap();
+        assert_eq!(body["error"]["message"], "internal server error", "{body}");
+        assert_eq!(body["request"]["url"], "/api/broken", "{body}");
+    }
 }
