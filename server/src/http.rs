@@ -50,11 +50,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(middleware::from_fn(error::error_shape));
     let (deliveries, deliveries_doc) = deliveries::router().split_for_parts();
     let deliveries = deliveries
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(middleware::from_fn(error::error_shape));
     let (operations, operations_doc) = OpenApiRouter::<AppState>::new()
         .routes(routes!(health::healthz))
@@ -79,7 +81,9 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        // Inside the other layers, so that a panic's 500 is measured and logged like any answer.
+        // Inside the other layers, so that a panic's 500 is measured and logged like any answer
+        // (the API's routers catch their own first, inside `error_shape`, which then names the
+        // request in the body).
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(middleware::from_fn(trailing_slash::redirect))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::check))
