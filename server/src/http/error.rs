@@ -58,6 +58,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// 500: Herald failed. Opaque on purpose: what went wrong is logged, never answered.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
     /// Backstage's error class name for a status.
     fn name(&self) -> &'static str {
         match self.status {
@@ -95,7 +100,7 @@ impl From<herald_core::Error> for ApiError {
                 None => {
                     // Logged in full here, answered opaquely: internals never reach clients.
                     tracing::error!(error = %other, "request failed");
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                    ApiError::internal()
                 }
             },
         }
@@ -136,7 +141,7 @@ pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = message, "a request's handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+    ApiError::internal().into_response()
 }
 
 /// Middleware that fills the request's method and URL into API error bodies, and turns
