@@ -56,8 +56,10 @@ pub enum Intent {
 pub struct Announcement {
     pub id: String,
     pub draft: Draft,
-    /// draft, scheduled, published, expired or withdrawn.
+    /// draft, scheduled, published, failed, expired or withdrawn.
     pub state: String,
+    /// Why it could not be published when its time came (state `failed`).
+    pub failure: Option<String>,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -88,6 +90,7 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     published_at: Option<i64>,
+    failure: Option<String>,
 }
 
 impl Row {
@@ -110,7 +113,7 @@ impl Row {
 }
 
 const COLUMNS: &str = "id, title, body, link, severity, topic, icon, everyone, audience, excluded, forward, state, \
-     publish_at, expires_at, created_by, created_at, updated_at, published_at";
+     publish_at, expires_at, created_by, created_at, updated_at, published_at, failure";
 
 fn scope(id: &str) -> String {
     format!("announcement:{id}")
@@ -228,7 +231,7 @@ pub async fn save(
              severity = excluded.severity, topic = excluded.topic, icon = excluded.icon,
              everyone = excluded.everyone, audience = excluded.audience, excluded = excluded.excluded,
              forward = excluded.forward, state = excluded.state, publish_at = excluded.publish_at,
-             expires_at = excluded.expires_at, updated_at = excluded.updated_at"
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at, failure = NULL"
     )
     .bind(&id)
     .bind(&draft.title)
@@ -286,8 +289,14 @@ async fn publish_row(db: &Db, ctx: &PublishContext, id: &str) -> Result<usize> {
 /// yet sent are cancelled.
 pub async fn withdraw(db: &Db, id: &str) -> Result<()> {
     get_row(db, id).await?;
-    end(db, id, &["draft", "scheduled", "publishing", "published"], "withdrawn", "the announcement was withdrawn")
-        .await?;
+    end(
+        db,
+        id,
+        &["draft", "scheduled", "publishing", "published", "failed"],
+        "withdrawn",
+        "the announcement was withdrawn",
+    )
+    .await?;
     Ok(())
 }
 
@@ -358,7 +367,10 @@ const PUBLISHING_LEASE_MS: i64 = 60_000;
 /// Publishes scheduled announcements whose time has come and expires published ones whose
 /// expiry has passed. Each is claimed by a state change, so instances never do one twice; a
 /// claim left by an instance that died is taken over after a minute (publishing again is a
-/// scope update, so nothing is doubled). Returns (published, expired).
+/// scope update, so nothing is doubled). One whose stored content no longer passes the checks
+/// it met when saved becomes `failed`, with the reason, instead of being tried every minute
+/// forever; one that meets a failure that may pass (the database's) is tried again once its
+/// claim lapses. Returns (published, expired).
 pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
     let now = now_ms();
     let due = with_pool!(db.writer(), |c| sqlx::query_scalar::<_, String>(
@@ -370,15 +382,17 @@ pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
     .bind(now - PUBLISHING_LEASE_MS)
     .fetch_all(c)
     .await)?;
+    let mut published = 0;
     for id in &due {
         match publish_row(db, ctx, id).await {
-            Ok(_) => {}
+            Ok(_) => published += 1,
             Err(e) if e.is_unavailable() => return Err(e),
-            // One that cannot be published (its stored payload no longer passes validation,
-            // say) must not hold back the others or the expiries; it is tried again once its
-            // claim lapses, and the log says why it failed.
+            // One that cannot be published must not hold back the others or the expiries.
             Err(e) => {
-                tracing::error!(announcement = %id, error = %e, "a scheduled announcement could not be published")
+                tracing::error!(announcement = %id, error = %e, "a scheduled announcement could not be published");
+                if e.is_permanent() {
+                    fail(db, id, &e.to_string()).await?;
+                }
             }
         }
     }
@@ -394,7 +408,24 @@ pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
             expired += 1;
         }
     }
-    Ok((due.len(), expired))
+    Ok((published, expired))
+}
+
+/// Marks a claimed announcement `failed`, with why: the scheduler leaves it alone until an
+/// administrator saves it again.
+async fn fail(db: &Db, id: &str, why: &str) -> Result<()> {
+    with_pool!(db.writer(), |c| {
+        sqlx::query(
+        "UPDATE announcements SET state = 'failed', failure = $1, updated_at = $2 WHERE id = $3 AND state = 'publishing'"
+    )
+    .bind(why)
+    .bind(now_ms())
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
 }
 
 async fn get_row(db: &Db, id: &str) -> Result<Row> {
@@ -455,7 +486,9 @@ async fn summarize(db: &Db, row: Row) -> Result<Announcement> {
     let draft = row.draft();
     let (recipients, read) = match row.state.as_str() {
         "published" => read_totals(db, &row.id).await?,
-        "draft" | "scheduled" => (reach(db, draft.everyone, &draft.audience, &draft.excluded).await.unwrap_or(0), 0),
+        "draft" | "scheduled" | "failed" => {
+            (reach(db, draft.everyone, &draft.audience, &draft.excluded).await.unwrap_or(0), 0)
+        }
         _ => (0, 0),
     };
     Ok(Announcement {
@@ -466,6 +499,7 @@ async fn summarize(db: &Db, row: Row) -> Result<Announcement> {
         created_at: row.created_at,
         updated_at: row.updated_at,
         published_at: row.published_at,
+        failure: row.failure,
         recipients,
         read,
     })

@@ -114,6 +114,12 @@ impl Error {
         self.unavailable().is_some()
     }
 
+    /// Whether the input is at fault, so that the same call with the same input fails the same
+    /// way until the input changes: not worth retrying by itself.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Invalid(_) | Error::Unprocessable(_) | Error::NotFound(_))
+    }
+
     /// The same failure as it concerns another request that shared it (the requests of a
     /// group commit whose commit failed): the same kind of unavailability, or an internal
     /// error carrying this one's description.

@@ -130,7 +130,8 @@ both!(an_announcement_reaches_its_audience_is_edited_read_and_withdrawn, |app| a
 });
 
 // A due announcement that fails to publish (here its stored link is no longer acceptable)
-// holds back neither the others due with it nor the expiries.
+// holds back neither the others due with it nor the expiries. It is marked failed with the
+// reason, is not tried again, and is published once an administrator saves it again.
 both!(one_announcement_that_cannot_be_published_holds_back_no_other, |app| async {
     let ctx = app.publish_context();
     let bob = app.user_token("bob").await;
@@ -157,7 +158,53 @@ both!(one_announcement_that_cannot_be_published_holds_back_no_other, |app| async
         t == ["Fine 1", "Fine 2"]
     })
     .await;
-    assert_ne!(announcements::get(&app.db, &ids[0]).await.unwrap().state, "published");
+    // The background timer may have claimed it first: its outcome is the same.
+    eventually("the broken one is marked failed", async || {
+        announcements::get(&app.db, &ids[0]).await.unwrap().state == "failed"
+    })
+    .await;
+    let broken = announcements::get(&app.db, &ids[0]).await.unwrap();
+    let why = broken.failure.as_deref().unwrap_or_default();
+    assert!(why.contains("payload.link"), "the reason is kept: {why:?}");
+    assert_eq!(broken.recipients, 1, "failed ones show whom they would reach");
+
+    // Not tried again, not even once a claim would have lapsed.
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query("UPDATE announcements SET updated_at = 0 WHERE id = $1")
+        .bind(&ids[0])
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+    .unwrap();
+    assert_eq!(announcements::run_due(&app.db, &ctx).await.unwrap(), (0, 0));
+    let still = announcements::get(&app.db, &ids[0]).await.unwrap();
+    assert_eq!((still.state.as_str(), still.updated_at), ("failed", 0));
+
+    // Saved again with a good link, it is published and the reason is gone.
+    let mut fixed = draft("Broken, then fixed", &["user:default/bob"]);
+    fixed.link = Some("https://example.com/fixed".into());
+    let fixed = announcements::save(&app.db, &ctx, &admin(), Some(&ids[0]), &fixed, Intent::Publish).await.unwrap();
+    assert_eq!((fixed.state.as_str(), fixed.failure), ("published", None));
+    assert!(titles(&app, &bob).await.contains(&"Broken, then fixed".to_string()));
+
+    // A failed one can be withdrawn instead.
+    let mut other = draft("Broken again", &["user:default/bob"]);
+    other.publish_at = Some(herald_core::time::now_ms() + 60_000);
+    let other = announcements::save(&app.db, &ctx, &admin(), None, &other, Intent::Schedule).await.unwrap();
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET publish_at = 0, link = 'javascript:alert(1)' WHERE id = $1"
+    )
+    .bind(&other.id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
+    let _ = announcements::run_due(&app.db, &ctx).await.unwrap();
+    eventually("the second broken one is marked failed", async || {
+        announcements::get(&app.db, &other.id).await.unwrap().state == "failed"
+    })
+    .await;
+    announcements::withdraw(&app.db, &other.id).await.unwrap();
+    assert_eq!(announcements::get(&app.db, &other.id).await.unwrap().state, "withdrawn");
 });
 
 both!(announcements_are_scheduled_and_expire_on_time, |app| async {

@@ -25,6 +25,8 @@ pub struct AnnouncementView {
     pub excluded: Vec<String>,
     pub forward: bool,
     pub state: String,
+    /// Why it could not be published when its time came (state `failed`).
+    pub failure: Option<String>,
     pub publish_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub published_at: Option<i64>,
@@ -55,6 +57,7 @@ pub async fn list_announcements() -> Result<Vec<AnnouncementView>, ServerFnError
             excluded: a.draft.excluded,
             forward: a.draft.forward,
             state: a.state,
+            failure: a.failure,
             publish_at: a.draft.publish_at,
             expires_at: a.draft.expires_at,
             published_at: a.published_at,
@@ -510,7 +513,7 @@ fn AnnouncementList(rows: Vec<AnnouncementView>, state: AnnouncementsState) -> i
                 <tbody>
                     {rows.into_iter().map(|a| {
                         let audience = if a.everyone { "everyone".to_string() } else { a.audience.join(", ") };
-                        let editable = matches!(a.state.as_str(), "draft" | "scheduled" | "published");
+                        let editable = matches!(a.state.as_str(), "draft" | "scheduled" | "published" | "failed");
                         let published = a.state == "published";
                         let (id, id2) = (a.id.clone(), a.id.clone());
                         let row = a.clone();
@@ -518,7 +521,12 @@ fn AnnouncementList(rows: Vec<AnnouncementView>, state: AnnouncementsState) -> i
                             <tr data-testid="announcement" data-state=a.state.clone()>
                                 <td>{a.title.clone()}</td>
                                 <td>{audience}</td>
-                                <td>{a.state.clone()}</td>
+                                <td>
+                                    {a.state.clone()}
+                                    {a.failure.clone().map(|why| view! {
+                                        <p class="error announcement-failure" data-testid="announcement-failure">{why}</p>
+                                    })}
+                                </td>
                                 <td data-testid="read-count">{if published { format!("{} of {}", a.read, a.recipients) } else { "—".into() }}</td>
                                 <td class="actions">
                                     {editable.then(|| view! {
