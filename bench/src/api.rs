@@ -87,7 +87,7 @@ fn payload(recipient: &str, i: usize) -> Value {
     json!({
         "recipients": {"type": "entity", "entityRef": recipient},
         "payload": {
-            "title": if i % 10 == 0 { format!("bench foo notification {i}") } else { format!("bench notification {i}") },
+            "title": if i.is_multiple_of(10) { format!("bench foo notification {i}") } else { format!("bench notification {i}") },
             "description": format!("benchmark description {i}"),
             "severity": SEVERITIES[i % 4],
             "topic": TOPICS[i % 5],

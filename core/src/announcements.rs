@@ -162,13 +162,13 @@ impl Draft {
         if !self.everyone && audience.is_empty() {
             return Err(Error::Invalid("choose the groups or users it is for, or everyone".into()));
         }
-        if intent == Intent::Schedule && !self.publish_at.is_some_and(|t| t > now) {
+        if intent == Intent::Schedule && self.publish_at.is_none_or(|t| t <= now) {
             return Err(Error::Invalid("a scheduled announcement needs a publishing time in the future".into()));
         }
-        if let Some(e) = self.expires_at {
-            if e <= now || self.publish_at.is_some_and(|p| intent == Intent::Schedule && e <= p) {
-                return Err(Error::Invalid("the expiry must come after publishing".into()));
-            }
+        if let Some(e) = self.expires_at
+            && (e <= now || self.publish_at.is_some_and(|p| intent == Intent::Schedule && e <= p))
+        {
+            return Err(Error::Invalid("the expiry must come after publishing".into()));
         }
         Ok(Draft {
             title: payload.title,

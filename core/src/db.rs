@@ -190,11 +190,11 @@ impl Db {
                 // memory too, as large as a query's temporary rows.
                 .pragma("temp_store", "memory");
             let file = options.get_filename().to_path_buf();
-            if file != Path::new(":memory:") {
-                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| Error::Config(format!("database_url: cannot create {}: {e}", dir.display())))?;
-                }
+            if file != Path::new(":memory:")
+                && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Config(format!("database_url: cannot create {}: {e}", dir.display())))?;
             }
             // A file this process opened has nothing for a ping to find; see `readers`.
             let write = SqlitePoolOptions::new()

@@ -73,11 +73,11 @@ pub(crate) async fn log_event(
     now: i64,
 ) -> Result<()> {
     lock(tx).await?;
-    if let TxInner::Postgres(t) = &mut tx.inner {
-        if !tx.logged_event {
-            // Delivered to every listening instance when (and only if) the transaction commits.
-            sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **t).await?;
-        }
+    if let TxInner::Postgres(t) = &mut tx.inner
+        && !tx.logged_event
+    {
+        // Delivered to every listening instance when (and only if) the transaction commits.
+        sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **t).await?;
     }
     // Written with the transaction's next statement or commit, in the order logged.
     tx.defer_event(EventRow {
@@ -93,11 +93,11 @@ pub(crate) async fn log_event(
 /// Takes the event-log lock for the rest of `tx` on PostgreSQL (SQLite's one writer already
 /// serialises writers). Held until the transaction ends; taking it again is free.
 pub(crate) async fn lock(tx: &mut Tx) -> Result<()> {
-    if let TxInner::Postgres(t) = &mut tx.inner {
-        if !tx.log_locked {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;
-            tx.log_locked = true;
-        }
+    if let TxInner::Postgres(t) = &mut tx.inner
+        && !tx.log_locked
+    {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_LOCK).execute(&mut **t).await?;
+        tx.log_locked = true;
     }
     Ok(())
 }

@@ -67,10 +67,8 @@ pub fn to_mrkdwn(markdown: &str) -> String {
                     link = Some(dest_url.to_string());
                 }
             }
-            Event::End(TagEnd::Link) => {
-                if link.take().is_some() {
-                    out.push('>');
-                }
+            Event::End(TagEnd::Link) if link.take().is_some() => {
+                out.push('>');
             }
             _ => {}
         }

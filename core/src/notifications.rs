@@ -74,27 +74,27 @@ pub fn validate_payload(payload: &NotificationPayload, base_url: &url::Url) -> R
     }
     let short = |name: &str, v: &Option<String>| -> Result<Option<String>> {
         let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        if let Some(s) = v {
-            if s.len() > limits::SHORT_FIELD {
-                return Err(Error::Invalid(format!(
-                    "payload.{name} is {} bytes long; the limit is {}",
-                    s.len(),
-                    limits::SHORT_FIELD
-                )));
-            }
+        if let Some(s) = v
+            && s.len() > limits::SHORT_FIELD
+        {
+            return Err(Error::Invalid(format!(
+                "payload.{name} is {} bytes long; the limit is {}",
+                s.len(),
+                limits::SHORT_FIELD
+            )));
         }
         Ok(v.map(str::to_string))
     };
     short("title", &Some(title.clone()))?;
     let description = payload.description.clone().filter(|d| !d.trim().is_empty());
-    if let Some(d) = &description {
-        if d.len() > limits::DESCRIPTION {
-            return Err(Error::Invalid(format!(
-                "payload.description is {} bytes long; the limit is {}",
-                d.len(),
-                limits::DESCRIPTION
-            )));
-        }
+    if let Some(d) = &description
+        && d.len() > limits::DESCRIPTION
+    {
+        return Err(Error::Invalid(format!(
+            "payload.description is {} bytes long; the limit is {}",
+            d.len(),
+            limits::DESCRIPTION
+        )));
     }
     if let Some(m) = &payload.metadata {
         let size = serde_json::to_string(m)?.len();
@@ -548,7 +548,7 @@ fn order_by(order: &[(OrderField, bool)]) -> String {
     let dir = |d: bool| if d { "DESC" } else { "ASC" };
     let mut keys: Vec<String> = order.iter().map(|(f, d)| format!("{} {}", f.sql(), dir(*d))).collect();
     // Every order ends in a unique key, so paging never repeats or skips rows that tie.
-    let created_desc = order.iter().find(|(f, _)| *f == OrderField::Created).map_or(true, |(_, d)| *d);
+    let created_desc = order.iter().find(|(f, _)| *f == OrderField::Created).is_none_or(|(_, d)| *d);
     if !order.iter().any(|(f, _)| *f == OrderField::Created) {
         keys.push("created DESC".into());
     }

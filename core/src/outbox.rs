@@ -306,7 +306,7 @@ pub async fn collect_digests(db: &Db) -> Result<usize> {
     }
     let made = groups.len();
     for ((channel, user, target), mut list) in groups {
-        list.sort_by(|a, b| b.created.cmp(&a.created));
+        list.sort_by_key(|n| std::cmp::Reverse(n.created));
         // A notification updated within the period is listed once, as it is now.
         let mut seen = std::collections::HashSet::new();
         list.retain(|n| seen.insert(n.id.clone()));
@@ -379,6 +379,33 @@ pub fn digest_period_end(mode: &str, now: i64, daily_hour_utc: u32) -> Option<i6
     }
 }
 
+/// The Slack message a target got for a notification: (conversation, ts).
+pub async fn slack_message(db: &Db, notification_id: &str, target: &str) -> Result<Option<(String, String)>> {
+    Ok(with_pool!(db.reader(), |c| sqlx::query_as::<_, (String, String)>(
+        "SELECT channel, ts FROM slack_messages WHERE notification_id = $1 AND target = $2"
+    )
+    .bind(notification_id)
+    .bind(target)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Remembers the Slack message a target got, so a scope update edits it.
+pub async fn save_slack_message(db: &Db, notification_id: &str, target: &str, channel: &str, ts: &str) -> Result<()> {
+    with_pool!(db.writer(), |c| sqlx::query(
+        "INSERT INTO slack_messages (notification_id, target, channel, ts) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (notification_id, target) DO UPDATE SET channel = excluded.channel, ts = excluded.ts"
+    )
+    .bind(notification_id)
+    .bind(target)
+    .bind(channel)
+    .bind(ts)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,31 +434,4 @@ mod tests {
         assert_eq!(digest_period_end("daily", now, 4), Some(11 * 24 * H + 4 * H));
         assert_eq!(digest_period_end("immediate", now, 8), None);
     }
-}
-
-/// The Slack message a target got for a notification: (conversation, ts).
-pub async fn slack_message(db: &Db, notification_id: &str, target: &str) -> Result<Option<(String, String)>> {
-    Ok(with_pool!(db.reader(), |c| sqlx::query_as::<_, (String, String)>(
-        "SELECT channel, ts FROM slack_messages WHERE notification_id = $1 AND target = $2"
-    )
-    .bind(notification_id)
-    .bind(target)
-    .fetch_optional(c)
-    .await)?)
-}
-
-/// Remembers the Slack message a target got, so a scope update edits it.
-pub async fn save_slack_message(db: &Db, notification_id: &str, target: &str, channel: &str, ts: &str) -> Result<()> {
-    with_pool!(db.writer(), |c| sqlx::query(
-        "INSERT INTO slack_messages (notification_id, target, channel, ts) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (notification_id, target) DO UPDATE SET channel = excluded.channel, ts = excluded.ts"
-    )
-    .bind(notification_id)
-    .bind(target)
-    .bind(channel)
-    .bind(ts)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
 }

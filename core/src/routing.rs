@@ -230,6 +230,7 @@ impl Plan {
 
 /// Plans the deliveries of a notification to `users` (who receive it in their inbox) sent to
 /// the groups and users in `include`, or of a broadcast when `users` is `None`.
+#[expect(clippy::too_many_arguments, reason = "each is one part of what a publish decided, named at both call sites")]
 pub async fn plan(
     db: &Db,
     routing: &Routing,
@@ -254,7 +255,8 @@ pub async fn plan(
             if routing.slack.as_ref().is_some_and(|s| s.filter.passes(payload)) {
                 for group in include.iter().filter(|r| r.kind() == EntityKind::Group) {
                     if let Some(channel) = group_slack_channel(db, group).await? {
-                        let members = crate::directory::resolve_recipients(db, &[group.clone()], exclude).await?;
+                        let members =
+                            crate::directory::resolve_recipients(db, std::slice::from_ref(group), exclude).await?;
                         covered.extend(members.iter().map(|m| m.as_str().to_string()));
                         plan.groups.push(Target {
                             channel: SLACK,
@@ -324,17 +326,17 @@ pub async fn plan(
                     plan.users.entry(key).or_default().push(target);
                 }
             }
-            if let Some(hooks) = &routing.webhook {
-                if hooks.filter.passes(payload) {
-                    for hook in hooks.admin.iter().filter(|h| h.filter.passes(payload)) {
-                        for user in users {
-                            plan.users.entry(user.as_str().to_string()).or_default().push(Target {
-                                channel: WEBHOOK,
-                                target: format!("admin:{}", hook.name),
-                                user: Some(user.as_str().to_string()),
-                                digest_until: None,
-                            });
-                        }
+            if let Some(hooks) = &routing.webhook
+                && hooks.filter.passes(payload)
+            {
+                for hook in hooks.admin.iter().filter(|h| h.filter.passes(payload)) {
+                    for user in users {
+                        plan.users.entry(user.as_str().to_string()).or_default().push(Target {
+                            channel: WEBHOOK,
+                            target: format!("admin:{}", hook.name),
+                            user: Some(user.as_str().to_string()),
+                            digest_until: None,
+                        });
                     }
                 }
             }
@@ -376,15 +378,15 @@ pub async fn plan(
                     }
                 }
             }
-            if let Some(slack) = routing.slack.as_ref().filter(|s| s.filter.passes(payload)) {
-                if let Some(channel) = slack.broadcast_channel(origin, topic) {
-                    plan.broadcast.push(Target {
-                        channel: SLACK,
-                        target: format!("channel:{channel}"),
-                        user: None,
-                        digest_until: None,
-                    });
-                }
+            if let Some(slack) = routing.slack.as_ref().filter(|s| s.filter.passes(payload))
+                && let Some(channel) = slack.broadcast_channel(origin, topic)
+            {
+                plan.broadcast.push(Target {
+                    channel: SLACK,
+                    target: format!("channel:{channel}"),
+                    user: None,
+                    digest_until: None,
+                });
             }
             if let Some(hooks) = routing.webhook.as_ref().filter(|w| w.filter.passes(payload)) {
                 for hook in hooks.admin.iter().filter(|h| h.filter.passes(payload)) {

@@ -67,10 +67,10 @@ impl SettingsPolicy {
     /// channel-wide entry), then the administrator's default.
     fn enabled(&self, entries: &Entries, channel: &str, origin: &str, topic: Option<&str>) -> bool {
         let key = |o: &str, t: &str| (channel.to_string(), o.to_string(), t.to_string());
-        if let Some(t) = topic {
-            if let Some(v) = entries.get(&key(origin, t)) {
-                return *v;
-            }
+        if let Some(t) = topic
+            && let Some(v) = entries.get(&key(origin, t))
+        {
+            return *v;
         }
         if let Some(v) = entries.get(&key(origin, "")) {
             return *v;

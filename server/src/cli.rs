@@ -33,6 +33,7 @@ pub struct Cli {
 
 /// What to do.
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Run the server (the default).
     #[command(after_help = "Example:\n  herald serve --demo")]
@@ -250,8 +251,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let filter = herald_core::outbox::ListFilter { status, channel, limit, offset: 0 };
                     let (rows, total) = herald_core::outbox::list(&db, &filter).await?;
                     println!(
-                        "{:<36}  {:<8} {:<10} {:<8} {:<16} {:<32} {}",
-                        "ID", "CHANNEL", "STATUS", "ATTEMPTS", "CREATED", "TARGET", "LAST ERROR"
+                        "{:<36}  {:<8} {:<10} {:<8} {:<16} {:<32} LAST ERROR",
+                        "ID", "CHANNEL", "STATUS", "ATTEMPTS", "CREATED", "TARGET"
                     );
                     for d in &rows {
                         println!(
@@ -291,7 +292,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         Some(u) => (TokenKind::Personal, Some(user_ref(&u)?)),
                         None => (TokenKind::Service, None),
                     };
-                    println!("{:<36}  {:<28} {:<16} {:<16} {}", "ID", "NAME", "CREATED", "LAST USED", "STATE");
+                    println!("{:<36}  {:<28} {:<16} {:<16} STATE", "ID", "NAME", "CREATED", "LAST USED");
                     for t in auth::list_tokens(&db, kind, user.as_ref()).await? {
                         println!(
                             "{:<36}  {:<28} {:<16} {:<16} {}",

@@ -448,6 +448,7 @@ fn describe(e: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail, which these tests run in, returns its own error")]
 mod tests {
     use super::*;
 

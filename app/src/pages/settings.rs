@@ -92,7 +92,7 @@ pub async fn set_channel_setting(
             .iter()
             .find(|c| c.id == channel)
             .and_then(|c| c.origins.iter().find(|o| o.id == origin))
-            .map_or(true, |o| o.enabled);
+            .is_none_or(|o| o.enabled);
         OriginSetting { id: origin, enabled: origin_on, topics: Some(vec![TopicSetting { id: topic, enabled: on }]) }
     };
     let settings =

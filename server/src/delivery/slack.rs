@@ -113,10 +113,10 @@ impl SlackSender {
     /// The Slack user id of an email address, from the cache or `users.lookupByEmail`.
     async fn lookup(&self, email: &str) -> Result<String, SendError> {
         let key = email.to_ascii_lowercase();
-        if let Some((id, at)) = self.lookups.lock().expect("lookup cache").get(&key) {
-            if at.elapsed() < LOOKUP_TTL {
-                return Ok(id.clone());
-            }
+        if let Some((id, at)) = self.lookups.lock().expect("lookup cache").get(&key)
+            && at.elapsed() < LOOKUP_TTL
+        {
+            return Ok(id.clone());
         }
         let request = self.client.get(self.method("users.lookupByEmail")).query(&[("email", email)]);
         let body = self.call("users.lookupByEmail", request).await?;
@@ -154,10 +154,10 @@ impl SlackSender {
         message["unfurl_links"] = json!(false);
         let request = self.client.post(self.method("chat.postMessage")).json(&message);
         let body = self.call("chat.postMessage", request).await?;
-        if let (Some(channel), Some(ts)) = (body["channel"].as_str(), body["ts"].as_str()) {
-            if let Err(e) = outbox::save_slack_message(db, &n.id, &d.target, channel, ts).await {
-                tracing::warn!(error = %e, "remembering a Slack message failed; a later update will post anew");
-            }
+        if let (Some(channel), Some(ts)) = (body["channel"].as_str(), body["ts"].as_str())
+            && let Err(e) = outbox::save_slack_message(db, &n.id, &d.target, channel, ts).await
+        {
+            tracing::warn!(error = %e, "remembering a Slack message failed; a later update will post anew");
         }
         Ok(())
     }

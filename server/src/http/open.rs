@@ -36,7 +36,8 @@ pub async fn open(
         Err(e) => return Err(e.into()),
     };
     if n.read.is_none() && herald_core::preferences::get(&hub.db, &user).await?.mark_read_on_open {
-        update(&hub.db, &user, &[n.id.clone()], StateChange { read: Some(true), ..StateChange::default() }).await?;
+        update(&hub.db, &user, std::slice::from_ref(&n.id), StateChange { read: Some(true), ..StateChange::default() })
+            .await?;
     }
     let target = n.payload.link.clone().unwrap_or_else(|| format!("/notifications/{}", n.id));
     Ok(Redirect::to(&target).into_response())

@@ -50,7 +50,7 @@ struct Mail {
 impl SmtpServer {
     async fn start(port: u16) -> SmtpServer {
         let maildir = std::env::temp_dir().join(format!("herald-maildir-{port}-{}", uuid::Uuid::new_v4()));
-        let child = Command::new(python())
+        let mut child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
@@ -65,6 +65,8 @@ impl SmtpServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("aiosmtpd did not listen on port {port}");
     }
 

@@ -399,12 +399,11 @@ impl TestApp {
     /// Drops the PostgreSQL database of this test.
     pub async fn cleanup(self) {
         self.db.close().await;
-        if let Some(name) = &self.pg_database {
-            if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await {
-                let _ =
-                    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
-            }
+        if let Some(name) = &self.pg_database
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await
+        {
+            let _ = sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
         }
     }
 }
@@ -440,12 +439,15 @@ pub async fn serve_binary(dir: &std::path::Path, port: u16) -> std::process::Chi
 
 /// Spawns `command` (a `herald serve`) and waits until it listens on `port`.
 pub async fn spawn_listening(mut command: std::process::Command, port: u16) -> std::process::Child {
-    let child = command.spawn().unwrap();
+    let mut child = command.spawn().unwrap();
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return child;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // Not left running after the test.
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("herald serve did not listen on {port}");
 }
