@@ -38,6 +38,17 @@ async fn titles(app: &TestApp, token: &str) -> Vec<String> {
         .collect()
 }
 
+/// Changes an announcement's stored row behind Herald's back: `set` is the `SET` clause.
+async fn tamper(app: &TestApp, id: &str, set: &str) {
+    let sql = format!("UPDATE announcements SET {set} WHERE id = $1");
+    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(&sql)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+    .unwrap();
+}
+
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     for _ in 0..100 {
         if check().await {
@@ -169,12 +180,7 @@ both!(one_announcement_that_cannot_be_published_holds_back_no_other, |app| async
     assert_eq!(broken.recipients, 1, "failed ones show whom they would reach");
 
     // Not tried again, not even once a claim would have lapsed.
-    herald_core::with_pool!(app.db.writer(), |c| sqlx::query("UPDATE announcements SET updated_at = 0 WHERE id = $1")
-        .bind(&ids[0])
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .unwrap();
+    tamper(&app, &ids[0], "updated_at = 0").await;
     assert_eq!(announcements::run_due(&app.db, &ctx).await.unwrap(), (0, 0));
     let still = announcements::get(&app.db, &ids[0]).await.unwrap();
     assert_eq!((still.state.as_str(), still.updated_at), ("failed", 0));
@@ -190,14 +196,7 @@ both!(one_announcement_that_cannot_be_published_holds_back_no_other, |app| async
     let mut other = draft("Broken again", &["user:default/bob"]);
     other.publish_at = Some(herald_core::time::now_ms() + 60_000);
     let other = announcements::save(&app.db, &ctx, &admin(), None, &other, Intent::Schedule).await.unwrap();
-    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
-        "UPDATE announcements SET publish_at = 0, link = 'javascript:alert(1)' WHERE id = $1"
-    )
-    .bind(&other.id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
+    tamper(&app, &other.id, "publish_at = 0, link = 'javascript:alert(1)'").await;
     let _ = announcements::run_due(&app.db, &ctx).await.unwrap();
     eventually("the second broken one is marked failed", async || {
         announcements::get(&app.db, &other.id).await.unwrap().state == "failed"
@@ -234,14 +233,7 @@ both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     let mut orphan = draft("Claimed, then the instance died", &["user:default/bob"]);
     orphan.publish_at = Some(herald_core::time::now_ms() + 60_000);
     let o = announcements::save(&app.db, &ctx, &admin(), None, &orphan, Intent::Schedule).await.unwrap();
-    herald_core::with_pool!(app.db.writer(), |c| sqlx::query(
-        "UPDATE announcements SET state = 'publishing', updated_at = 0 WHERE id = $1"
-    )
-    .bind(&o.id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
+    tamper(&app, &o.id, "state = 'publishing', updated_at = 0").await;
     eventually("the orphaned claim is published", async || {
         titles(&app, &bob).await.contains(&"Claimed, then the instance died".to_string())
     })
