@@ -414,17 +414,16 @@ pub async fn run_due(db: &Db, ctx: &PublishContext) -> Result<(usize, usize)> {
 /// Marks a claimed announcement `failed`, with why: the scheduler leaves it alone until an
 /// administrator saves it again.
 async fn fail(db: &Db, id: &str, why: &str) -> Result<()> {
-    with_pool!(db.writer(), |c| {
-        sqlx::query(
-        "UPDATE announcements SET state = 'failed', failure = $1, updated_at = $2 WHERE id = $3 AND state = 'publishing'"
+    with_pool!(db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET state = 'failed', failure = $1, updated_at = $2
+         WHERE id = $3 AND state = 'publishing'"
     )
     .bind(why)
     .bind(now_ms())
     .bind(id)
     .execute(c)
     .await
-    .map(|r| r.rows_affected())
-    })?;
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
