@@ -231,6 +231,36 @@ describe('announcements', () => {
     for (const s of [admin, member]) await s.context.close();
   });
 
+  test('a scheduled announcement that can no longer be published shows why, and is published once fixed', async () => {
+    const admin = await signedIn('alice');
+    await compose(admin.page, { title: 'Doomed rollout', audience: 'group:default/frontend' });
+    await admin.page.fill('#a-publish-at', await admin.page.evaluate(() => {
+      const d = new Date(Date.now() + 3_600_000);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    }));
+    await admin.page.getByRole('button', { name: 'Schedule' }).click();
+    await admin.page.waitForFunction(() => /Scheduled/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    // What was stored stops passing the checks it met when saved, and its time comes.
+    await herald.sql("UPDATE announcements SET publish_at = 0, link = 'javascript:alert(1)' WHERE title = 'Doomed rollout'");
+    const row = admin.page.locator('[data-testid=announcement]', { hasText: 'Doomed rollout' });
+    for (let i = 0; i < 50 && (await row.getAttribute('data-state')) !== 'failed'; i++) {
+      await admin.page.waitForTimeout(200);
+      await admin.page.reload();
+    }
+    assert.equal(await row.getAttribute('data-state'), 'failed');
+    assert.match(await row.locator('[data-testid=announcement-failure]').textContent(), /payload\.link must be an http or https URL/);
+
+    await hydrated(admin.page);
+    await row.getByRole('button', { name: 'Edit' }).click();
+    await admin.page.fill('#a-link', 'https://example.com/rollout');
+    await admin.page.getByRole('button', { name: 'Publish now' }).click();
+    await admin.page.waitForFunction(() => /Published to 2 people/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    await admin.page.locator('[data-testid=announcement][data-state=published]', { hasText: 'Doomed rollout' }).waitFor();
+    assert.equal(await row.locator('[data-testid=announcement-failure]').count(), 0, 'the reason is gone');
+    await admin.context.close();
+  });
+
   test('a critical announcement shows a banner on every page until dismissed, without JavaScript too', async () => {
     const admin = await signedIn('alice');
     await compose(admin.page, { title: 'Incident: VPN down', severity: 'critical' });

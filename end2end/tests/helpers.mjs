@@ -31,6 +31,15 @@ export async function startHerald({ env = {} } = {}) {
       });
     },
     output: () => current.out(),
+    /** Runs one SQL statement on the server's SQLite file behind its back (Python's sqlite3). */
+    sql(statement) {
+      const python = path.join(root, 'target', 'pyenv', 'bin', 'python');
+      const script = 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.execute(sys.argv[2]); c.commit()';
+      return new Promise((resolve, reject) => {
+        execFile(python, ['-c', script, path.join(dir, 'herald.db'), statement], (err, _out, stderr) =>
+          err ? reject(new Error(`sql ${statement}: ${stderr}`)) : resolve());
+      });
+    },
     /** Stops the server (SIGTERM) and starts it again on the same port and database. */
     async restart() {
       await current.kill();
