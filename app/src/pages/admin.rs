@@ -441,10 +441,10 @@ fn Directory(users: Vec<UserRow>, groups: Vec<GroupRow>, import: ServerAction<Im
             let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
             let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
             leptos::task::spawn_local(async move {
-                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
-                    if let (Some(area), Some(text)) = (yaml.get(), text.as_string()) {
-                        area.set_value(&text);
-                    }
+                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await
+                    && let (Some(area), Some(text)) = (yaml.get(), text.as_string())
+                {
+                    area.set_value(&text);
                 }
             });
         }
