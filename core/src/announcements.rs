@@ -533,3 +533,107 @@ pub async fn list(db: &Db) -> Result<Vec<Announcement>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Backend;
+    use crate::notifications::ListQuery;
+
+    fn context() -> PublishContext {
+        PublishContext {
+            base_url: "http://herald.test/".parse().unwrap(),
+            policy: Default::default(),
+            routing: Default::default(),
+        }
+    }
+
+    async fn run(db: &Db, statement: &str) {
+        with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
+    }
+
+    /// Makes the database refuse to store a notification titled "Flaky" (or stop refusing),
+    /// with an error that says neither that the database is unavailable nor that the input is
+    /// wrong: Herald cannot tell whether trying again will pass.
+    async fn refuse_flaky(db: &Db, refuse: bool) {
+        let statements: &[&str] = match (db.backend(), refuse) {
+            (Backend::Sqlite, true) => &["CREATE TRIGGER flaky BEFORE INSERT ON notifications
+                 WHEN NEW.title = 'Flaky' BEGIN SELECT RAISE(ABORT, 'flaky storage'); END"],
+            (Backend::Postgres, true) => &[
+                "CREATE FUNCTION flaky() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.title = 'Flaky' THEN RAISE EXCEPTION 'flaky storage'; END IF;
+                     RETURN NEW;
+                 END $$",
+                "CREATE TRIGGER flaky BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION flaky()",
+            ],
+            (Backend::Sqlite, false) => &["DROP TRIGGER flaky"],
+            (Backend::Postgres, false) => &["DROP TRIGGER flaky ON notifications", "DROP FUNCTION flaky()"],
+        };
+        for statement in statements {
+            run(db, statement).await;
+        }
+    }
+
+    async fn titles(db: &Db, user: &EntityRef) -> Vec<String> {
+        let (page, _) = crate::notifications::list(db, user, &ListQuery::default()).await.unwrap();
+        let mut titles: Vec<String> = page.into_iter().map(|n| n.payload.title).collect();
+        titles.sort();
+        titles
+    }
+
+    /// A due announcement whose publishing fails in a way that may pass (not the database
+    /// being unavailable, which stops the run, nor its content, which marks it failed) keeps
+    /// its claim: it holds back no other, is not tried again within the claim, and is
+    /// published by the first run after the claim lapses once the fault has cleared.
+    async fn a_failure_that_may_pass_is_tried_again_once_the_claim_lapses(db: &Db) {
+        let ctx = context();
+        let admin: EntityRef = "user:default/alice".parse().unwrap();
+        let bob: EntityRef = "user:default/bob".parse().unwrap();
+        let mut ids = Vec::new();
+        for title in ["Flaky", "Fine"] {
+            let draft = Draft {
+                title: title.into(),
+                audience: vec![bob.to_string()],
+                publish_at: Some(now_ms() + 60_000),
+                ..Draft::default()
+            };
+            ids.push(save(db, &ctx, &admin, None, &draft, Intent::Schedule).await.unwrap().id);
+        }
+        refuse_flaky(db, true).await;
+        run(db, "UPDATE announcements SET publish_at = 0").await;
+
+        assert_eq!(run_due(db, &ctx).await.unwrap(), (1, 0), "the other one is published");
+        assert_eq!(titles(db, &bob).await, ["Fine"]);
+        let flaky = get(db, &ids[0]).await.unwrap();
+        assert_eq!((flaky.state.as_str(), flaky.failure.as_deref()), ("publishing", None), "not failed: it may pass");
+        assert_eq!(run_due(db, &ctx).await.unwrap(), (0, 0), "not tried again within its claim");
+
+        refuse_flaky(db, false).await;
+        assert_eq!(run_due(db, &ctx).await.unwrap(), (0, 0), "still claimed");
+        run(
+            db,
+            &format!("UPDATE announcements SET updated_at = updated_at - {PUBLISHING_LEASE_MS} WHERE title = 'Flaky'"),
+        )
+        .await;
+        assert_eq!(run_due(db, &ctx).await.unwrap(), (1, 0), "the lapsed claim is taken over");
+        assert_eq!(titles(db, &bob).await, ["Fine", "Flaky"]);
+        let flaky = get(db, &ids[0]).await.unwrap();
+        assert_eq!((flaky.state.as_str(), flaky.failure.as_deref(), flaky.recipients), ("published", None, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_may_pass_is_tried_again_once_the_claim_lapses_on_sqlite() {
+        let (db, dir) = crate::db::scratch_sqlite("announcements", true).await;
+        a_failure_that_may_pass_is_tried_again_once_the_claim_lapses(&db).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_may_pass_is_tried_again_once_the_claim_lapses_on_postgres() {
+        let (db, name) = crate::db::scratch_postgres("announcements").await;
+        a_failure_that_may_pass_is_tried_again_once_the_claim_lapses(&db).await;
+        crate::db::drop_scratch_postgres(db, name).await;
+    }
+}
