@@ -352,16 +352,21 @@ impl AnnouncementsState {
         let search = RwSignal::new(String::new());
         let found = Resource::new(
             move || search.get(),
-            |q| async move { if q.trim().len() < 2 { Ok(vec![]) } else { search_directory(q).await } },
+            move |q| async move {
+                if q.trim().len() < 2 {
+                    return Ok(vec![]);
+                }
+                signed_in(me, true).await?;
+                search_directory(q).await
+            },
         );
         let shown = RwSignal::new(None::<String>);
         let receipts = Resource::new(
             move || shown.get(),
-            |id| async move {
-                match id {
-                    Some(id) => announcement_receipts(id).await,
-                    None => Ok(vec![]),
-                }
+            move |id| async move {
+                let Some(id) = id else { return Ok(vec![]) };
+                signed_in(me, true).await?;
+                announcement_receipts(id).await
             },
         );
         AnnouncementsState { save, withdraw, list, fields, preview, reach, search, found, shown, receipts }
