@@ -19,7 +19,9 @@
 //!
 //! SQLite's index is keyed by owner (migration 0011): one user's matches, or the broadcasts',
 //! are one range of keys, which FTS5 reads without looking anything up, and an archived
-//! notification's key lies in its own part of its owner's range. So a search that filters
+//! notification's key lies in its own part of its owner's range. Owners are numbered as they
+//! are first indexed; those that come after the numbers ran out share one last range
+//! (migration 0013), from which a search keeps the user's own rows. So a search that filters
 //! only on archiving and snoozing, the inbox's own view, is counted from the index alone
 //! ([`count`]): the matches in the range, less those snoozed now (found through the snoozed
 //! rows' index) and, for broadcasts, less those the user archived or snoozed (found through
@@ -99,13 +101,20 @@ enum Owner {
 
 /// Where a key's owner number starts: above the archived flag and the rowid.
 const OWNER_SHIFT: u32 = 41;
+/// The owner part of the keys of every recipient without a number of its own, numbered
+/// after the numbers ran out: the highest that keeps keys positive, nobody's number
+/// (migration 0013).
+const SHARED: i64 = (1 << (63 - OWNER_SHIFT)) - 1;
+/// The highest number a recipient is given.
+const NUMBERED_AT_MOST: i64 = SHARED - 1;
 /// A key's archived flag, set while a personal notification is archived.
 const ARCHIVED: i64 = 1 << 40;
 /// A key's low bits, the notification's rowid.
 const ROWID: i64 = ARCHIVED - 1;
 
 /// The lowest and highest key, as SQL expressions, of `owner`'s entries in the part of its
-/// range that `archived` selects. A user with no number yet (nothing indexed) has none.
+/// range that `archived` selects. A user without a number reads the shared range, which holds
+/// other users' entries too: whoever reads it keeps the user's own rows (see [`counted`]).
 fn keys(owner: Owner, archived: Archived) -> (String, String) {
     let (low, high) = match archived {
         Archived::Exclude => (0, ROWID),
@@ -115,8 +124,10 @@ fn keys(owner: Owner, archived: Archived) -> (String, String) {
     match owner {
         Owner::Broadcasts => (low.to_string(), high.to_string()),
         Owner::User => {
-            let base = format!("((SELECT number FROM search_owners WHERE user_ref = $1) << {OWNER_SHIFT})");
-            (format!("COALESCE({base} + {low}, -1)"), format!("COALESCE({base} + {high}, -1)"))
+            let base = format!(
+                "(COALESCE((SELECT number FROM search_owners WHERE user_ref = $1), {SHARED}) << {OWNER_SHIFT})"
+            );
+            (format!("{base} + {low}"), format!("{base} + {high}"))
         }
     }
 }
@@ -135,13 +146,22 @@ fn matches(phrase: &str, owner: Owner, archived: Archived, from: Option<i64>) ->
 }
 
 /// How many of `owner`'s notifications, in the part `archived` selects, hold `phrase`: a walk
-/// of the index's match list over the owner's keys, nothing looked up.
+/// of the index's match list over the owner's keys, nothing looked up — unless the owner is a
+/// user without a number, whose range is shared: then each match in it is looked up.
 fn counted(phrase: &str, owner: Owner, archived: Archived) -> String {
     let (low, high) = keys(owner, archived);
-    format!(
+    let range = format!(
         "(SELECT COUNT(*) FROM notifications_search
           WHERE notifications_search MATCH {phrase} AND rowid BETWEEN {low} AND {high})"
-    )
+    );
+    match owner {
+        Owner::Broadcasts => range,
+        Owner::User => format!(
+            "(CASE WHEN EXISTS (SELECT 1 FROM search_owners WHERE user_ref = $1) THEN {range}
+              ELSE (SELECT COUNT(*) FROM notifications m WHERE m.user_ref = $1 AND m.rowid IN ({})) END)",
+            matches(phrase, owner, archived, None)
+        ),
+    }
 }
 
 /// A scalar SQL expression: how many of the user `$1`'s notifications match `f`, counted from
@@ -311,21 +331,27 @@ async fn catch_up(db: &Db, most: i64) -> Result<u64> {
     let next = format!("SELECT COUNT(*), MAX(rowid) FROM ({BEHIND} ORDER BY rowid LIMIT $1) AS b");
     let (count, upto): (i64, Option<i64>) = with_tx!(&mut tx, |c| sqlx::query_as(&next).bind(most).fetch_one(c).await)?;
     let Some(upto) = upto else { return Ok(0) };
-    // Each new recipient is numbered first: a notification's key starts with its owner's
-    // number (migration 0011).
+    // Each new recipient is numbered first, while numbers last: a notification's key starts
+    // with its owner's number (migration 0011), or the shared range's (migration 0013).
+    let numbered: i64 =
+        with_tx!(&mut tx, |c| sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) FROM search_owners")
+            .fetch_one(c)
+            .await)?;
     with_tx!(&mut tx, |c| sqlx::query(
         "INSERT INTO search_owners (user_ref)
          SELECT DISTINCT n.user_ref FROM notifications n
          WHERE n.rowid > (SELECT indexed FROM search_progress) AND n.rowid <= $1 AND n.user_ref IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM search_owners o WHERE o.user_ref = n.user_ref)"
+           AND NOT EXISTS (SELECT 1 FROM search_owners o WHERE o.user_ref = n.user_ref)
+         LIMIT $2"
     )
     .bind(upto)
+    .bind((NUMBERED_AT_MOST - numbered).max(0))
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
     let insert = format!(
         "INSERT INTO notifications_search (rowid, title, description)
-         SELECT (COALESCE(o.number, 0) << {OWNER_SHIFT})
+         SELECT (CASE WHEN n.user_ref IS NULL THEN 0 ELSE COALESCE(o.number, {SHARED}) END << {OWNER_SHIFT})
                 + CASE WHEN n.archived IS NOT NULL AND n.user_ref IS NOT NULL THEN {ARCHIVED} ELSE 0 END + n.rowid,
                 n.title, n.description
          FROM notifications n LEFT JOIN search_owners o ON o.user_ref = n.user_ref
@@ -424,10 +450,9 @@ mod tests {
                 .filter(|(.., title, description)| holds(title) || description.as_deref().is_some_and(holds))
                 .map(|(rowid, user, number, archived, ..)| match user {
                     None => *rowid,
-                    Some(user) => {
-                        let number = number.unwrap_or_else(|| panic!("{user} has no number"));
+                    Some(_) => {
                         let archived = if *archived { ARCHIVED } else { 0 };
-                        (number << OWNER_SHIFT) | archived | rowid
+                        (number.unwrap_or(SHARED) << OWNER_SHIFT) | archived | rowid
                     }
                 })
                 .collect();
@@ -580,7 +605,23 @@ mod tests {
 
     #[tokio::test]
     async fn counts_from_the_index_agree_with_the_rows_in_every_state() {
+        counts_agree_with_the_rows_in_every_state(false).await;
+    }
+
+    /// As above, with alice and bob numbered after the numbers ran out: their entries share
+    /// one range, and neither finds the other's.
+    #[tokio::test]
+    async fn counts_in_the_shared_range_agree_with_the_rows_in_every_state() {
+        counts_agree_with_the_rows_in_every_state(true).await;
+    }
+
+    /// Every filter of a search, counted and paged, against the rows it should find; with
+    /// `shared`, the recipients are numbered after the numbers ran out.
+    async fn counts_agree_with_the_rows_in_every_state(shared: bool) {
         let (db, dir) = database().await;
+        if shared {
+            run_out_of_numbers(&db).await;
+        }
         let mine = Some("user:default/alice");
         let bob = Some("user:default/bob");
         let hour = 3_600_000;
@@ -669,6 +710,64 @@ mod tests {
             }
         }
         assert!(crate::time::now_ms() - now < hour, "the snoozes stayed in the future");
+        assert_eq!(numbered(&db).await, if shared { vec!["user:default/zed"] } else { vec!["user:default/alice"] });
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Gives the last number to someone, as if every other had been given before.
+    async fn run_out_of_numbers(db: &Db) {
+        let zed =
+            format!("INSERT INTO search_owners (number, user_ref) VALUES ({NUMBERED_AT_MOST}, 'user:default/zed')");
+        run(db, &zed).await;
+    }
+
+    /// The numbered recipients, by name, except bob (who only ever has the test's others').
+    async fn numbered(db: &Db) -> Vec<String> {
+        let query = "SELECT user_ref FROM search_owners WHERE user_ref <> 'user:default/bob' ORDER BY number";
+        with_pool!(db.reader(), |c| sqlx::query_scalar(query).fetch_all(c).await).unwrap()
+    }
+
+    #[tokio::test]
+    async fn recipients_after_the_numbers_ran_out_are_indexed_and_found() {
+        let (db, dir) = database().await;
+        run_out_of_numbers(&db).await;
+        store(&db, "a1", Some("user:default/alice"), "deploy one").await;
+        store(&db, "b1", Some("user:default/bob"), "deploy for bob").await;
+        store(&db, "z1", Some("user:default/zed"), "deploy for zed").await;
+        store(&db, "x1", None, "deploy to all").await;
+        let titles = |titles: &[&str]| (titles.iter().map(|t| t.to_string()).collect::<Vec<_>>(), titles.len() as i64);
+        assert_eq!(found(&db, "deploy").await, titles(&["deploy to all", "deploy one"]));
+        assert_eq!(numbered(&db).await, ["user:default/zed"], "no number for alice, none given twice");
+        assert_index_agrees(&db).await;
+
+        // Stored at or below the indexer's mark (the newest row deleted, its rowid taken
+        // again): the trigger files it in the shared range too, and the publish succeeds.
+        run(&db, "DELETE FROM notifications WHERE id = 'x1'").await;
+        store(&db, "a2", Some("user:default/alice"), "deploy two").await;
+        assert_eq!(in_index(&db, "two").await, [4]);
+        assert_index_agrees(&db).await;
+        assert_eq!(found(&db, "deploy").await, titles(&["deploy two", "deploy one"]));
+        assert_eq!(numbered(&db).await, ["user:default/zed"]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn the_upgrade_leaves_the_recipient_numbered_last_its_keys() {
+        let (db, dir) = crate::db::scratch_sqlite("search-upgrade-last", false).await;
+        crate::db::migrate_sqlite_up_to(&db, 12).await;
+        // Migration 0011 numbered up to 2^22 - 1, which is now the shared range's: alice
+        // holds it, and her rows are indexed under it as they are stored.
+        run(&db, &format!("INSERT INTO search_owners (number, user_ref) VALUES ({SHARED}, 'user:default/alice')"))
+            .await;
+        run(&db, "UPDATE search_progress SET indexed = 1000").await;
+        store(&db, "a1", Some("user:default/alice"), "deploy one").await;
+        store(&db, "x1", None, "deploy to all").await;
+
+        db.migrate().await.unwrap();
+        assert!(numbered(&db).await.is_empty(), "alice's number is the shared range's");
+        assert_index_agrees(&db).await;
+        let expected = ["deploy to all", "deploy one"].map(String::from).to_vec();
+        assert_eq!(found(&db, "deploy").await, (expected, 2));
         std::fs::remove_dir_all(dir).ok();
     }
 
