@@ -538,6 +538,7 @@ pub async fn list(db: &Db) -> Result<Vec<Announcement>> {
 mod tests {
     use super::*;
     use crate::db::Backend;
+    use crate::db::execute;
     use crate::notifications::ListQuery;
 
     fn context() -> PublishContext {
@@ -546,10 +547,6 @@ mod tests {
             policy: Default::default(),
             routing: Default::default(),
         }
-    }
-
-    async fn run(db: &Db, statement: &str) {
-        with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
     }
 
     /// Makes the database refuse to store a notification titled "Flaky" (or stop refusing),
@@ -571,7 +568,7 @@ mod tests {
             (Backend::Postgres, false) => &["DROP TRIGGER flaky ON notifications", "DROP FUNCTION flaky()"],
         };
         for statement in statements {
-            run(db, statement).await;
+            execute(db, statement).await;
         }
     }
 
@@ -601,7 +598,7 @@ mod tests {
             ids.push(save(db, &ctx, &admin, None, &draft, Intent::Schedule).await.unwrap().id);
         }
         refuse_flaky(db, true).await;
-        run(db, "UPDATE announcements SET publish_at = 0").await;
+        execute(db, "UPDATE announcements SET publish_at = 0").await;
 
         assert_eq!(run_due(db, &ctx).await.unwrap(), (1, 0), "the other one is published");
         assert_eq!(titles(db, &bob).await, ["Fine"]);
@@ -611,7 +608,7 @@ mod tests {
 
         refuse_flaky(db, false).await;
         assert_eq!(run_due(db, &ctx).await.unwrap(), (0, 0), "still claimed");
-        run(
+        execute(
             db,
             &format!("UPDATE announcements SET updated_at = updated_at - {PUBLISHING_LEASE_MS} WHERE title = 'Flaky'"),
         )

@@ -404,6 +404,13 @@ pub(crate) async fn scratch_sqlite(name: &str, migrated: bool) -> (Db, std::path
     (db, dir)
 }
 
+/// Runs one statement on `db`'s writer, as an administrator or another program would, behind
+/// Herald's back; panics if it fails.
+#[cfg(test)]
+pub(crate) async fn execute(db: &Db, statement: &str) {
+    crate::with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
+}
+
 /// Applies SQLite's migrations up to `version` only, as a database made by an older Herald.
 #[cfg(test)]
 pub(crate) async fn migrate_sqlite_up_to(db: &Db, version: i64) {

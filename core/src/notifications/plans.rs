@@ -5,7 +5,7 @@
 //! autovacuum gathers and Herald refreshes itself (`maintenance::refresh_statistics`).
 
 use super::*;
-use crate::db::{drop_scratch_postgres, scratch_postgres};
+use crate::db::{drop_scratch_postgres, execute, scratch_postgres};
 
 /// A database holding an inbox, so that the plans are those of a database in use.
 async fn database() -> (Db, std::path::PathBuf) {
@@ -140,7 +140,7 @@ async fn postgres_database() -> (Db, String) {
         "ALTER TABLE notifications ENABLE TRIGGER USER",
     ];
     for statement in fill {
-        with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
+        execute(&db, statement).await;
     }
     (db, name)
 }

@@ -370,6 +370,7 @@ async fn catch_up(db: &Db, most: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::execute;
     use crate::notifications::{ListQuery, list};
     use crate::with_pool;
     use herald_model::EntityRef;
@@ -396,10 +397,6 @@ mod tests {
         .await
         .map(|r| r.rows_affected()))
         .unwrap();
-    }
-
-    async fn run(db: &Db, statement: &str) {
-        with_pool!(db.writer(), |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected())).unwrap();
     }
 
     /// What alice finds searching `text`: the titles, newest first, and the total.
@@ -437,7 +434,7 @@ mod tests {
     /// count the rows above the mark as missing. The texts are ones whose case Rust's
     /// `to_lowercase` folds as the index does.)
     async fn assert_index_agrees(db: &Db) {
-        run(db, "INSERT INTO notifications_search (notifications_search) VALUES ('integrity-check')").await;
+        execute(db, "INSERT INTO notifications_search (notifications_search) VALUES ('integrity-check')").await;
         let below = "SELECT n.rowid, n.user_ref, o.number, n.archived IS NOT NULL, n.title, n.description
                      FROM notifications n LEFT JOIN search_owners o ON o.user_ref = n.user_ref
                      WHERE n.rowid <= (SELECT indexed FROM search_progress)";
@@ -498,9 +495,9 @@ mod tests {
         }
         // Rows 1–3 are indexed, 4–6 are not: rename and delete one of each. The triggers must
         // change the index for the first two only (FTS5 cannot delete what it does not hold).
-        run(&db, "UPDATE notifications SET title = 'renamed ' || id, description = NULL WHERE id IN ('i1', 'i4')")
+        execute(&db, "UPDATE notifications SET title = 'renamed ' || id, description = NULL WHERE id IN ('i1', 'i4')")
             .await;
-        run(&db, "DELETE FROM notifications WHERE id IN ('i2', 'i5')").await;
+        execute(&db, "DELETE FROM notifications WHERE id IN ('i2', 'i5')").await;
         assert_eq!(indexed_up_to(&db).await, 3);
         assert_index_agrees(&db).await;
         let titles = |titles: &[&str]| (titles.iter().map(|t| t.to_string()).collect::<Vec<_>>(), titles.len() as i64);
@@ -511,7 +508,7 @@ mod tests {
 
         // With the newest row deleted too, the next takes the rowid after the highest left (5),
         // at or below the mark: indexed as it is stored.
-        run(&db, "DELETE FROM notifications WHERE id = 'i6'").await;
+        execute(&db, "DELETE FROM notifications WHERE id = 'i6'").await;
         store(&db, "again", Some("user:default/alice"), "deploy again").await;
         assert_eq!(in_index(&db, "again").await, [5]);
         assert_index_agrees(&db).await;
@@ -530,8 +527,8 @@ mod tests {
         store(&db, "i6", Some("user:default/alice"), "deploy 6").await;
         // Rows 3–6 deleted (two indexed, two not): the next rows take rowids 3–6 again, as one
         // statement, the way a batch's held-back inserts are written.
-        run(&db, "DELETE FROM notifications WHERE id IN ('i3', 'i4', 'i5', 'i6')").await;
-        run(
+        execute(&db, "DELETE FROM notifications WHERE id IN ('i3', 'i4', 'i5', 'i6')").await;
+        execute(
             &db,
             "INSERT INTO notifications (id, user_ref, origin, created, title, severity) VALUES
              ('r3', 'user:default/alice', 'external:test', 10, 'renamed 3', 2),
@@ -552,7 +549,7 @@ mod tests {
     #[tokio::test]
     async fn catching_up_goes_a_batch_to_a_transaction_oldest_first() {
         let (db, dir) = database().await;
-        run(
+        execute(
             &db,
             "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
              WITH RECURSIVE i (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 600)
@@ -664,9 +661,9 @@ mod tests {
         set_state(&db, &rows[0]).await;
         // An archived row deleted, and one restored and renamed in one statement (as a scope
         // update does), both indexed before.
-        run(&db, "DELETE FROM notifications WHERE id = 'a5'").await;
+        execute(&db, "DELETE FROM notifications WHERE id = 'a5'").await;
         rows.retain(|r| r.id != "a5");
-        run(
+        execute(
             &db,
             "UPDATE notifications SET archived = NULL, title = 'deploy renamed', description = NULL WHERE id = 'a7'",
         )
@@ -718,7 +715,7 @@ mod tests {
     async fn run_out_of_numbers(db: &Db) {
         let zed =
             format!("INSERT INTO search_owners (number, user_ref) VALUES ({NUMBERED_AT_MOST}, 'user:default/zed')");
-        run(db, &zed).await;
+        execute(db, &zed).await;
     }
 
     /// The numbered recipients, by name, except bob (who only ever has the test's others').
@@ -742,7 +739,7 @@ mod tests {
 
         // Stored at or below the indexer's mark (the newest row deleted, its rowid taken
         // again): the trigger files it in the shared range too, and the publish succeeds.
-        run(&db, "DELETE FROM notifications WHERE id = 'x1'").await;
+        execute(&db, "DELETE FROM notifications WHERE id = 'x1'").await;
         store(&db, "a2", Some("user:default/alice"), "deploy two").await;
         assert_eq!(in_index(&db, "two").await, [4]);
         assert_index_agrees(&db).await;
@@ -757,9 +754,9 @@ mod tests {
         crate::db::migrate_sqlite_up_to(&db, 12).await;
         // Migration 0011 numbered up to 2^22 - 1, which is now the shared range's: alice
         // holds it, and her rows are indexed under it as they are stored.
-        run(&db, &format!("INSERT INTO search_owners (number, user_ref) VALUES ({SHARED}, 'user:default/alice')"))
+        execute(&db, &format!("INSERT INTO search_owners (number, user_ref) VALUES ({SHARED}, 'user:default/alice')"))
             .await;
-        run(&db, "UPDATE search_progress SET indexed = 1000").await;
+        execute(&db, "UPDATE search_progress SET indexed = 1000").await;
         store(&db, "a1", Some("user:default/alice"), "deploy one").await;
         store(&db, "x1", None, "deploy to all").await;
 
@@ -779,10 +776,10 @@ mod tests {
         store(&db, "a2", Some("user:default/alice"), "deploy archived").await;
         store(&db, "b1", Some("user:default/bob"), "deploy for bob").await;
         store(&db, "x1", None, "deploy to all").await;
-        run(&db, "UPDATE notifications SET archived = 1 WHERE id = 'a2'").await;
+        execute(&db, "UPDATE notifications SET archived = 1 WHERE id = 'a2'").await;
         // Indexed as migration 0010 left it, keyed by rowid, up to the mark; one row above it.
-        run(&db, "INSERT INTO notifications_search (notifications_search) VALUES ('rebuild')").await;
-        run(&db, "UPDATE search_progress SET indexed = 4").await;
+        execute(&db, "INSERT INTO notifications_search (notifications_search) VALUES ('rebuild')").await;
+        execute(&db, "UPDATE search_progress SET indexed = 4").await;
         store(&db, "a3", Some("user:default/alice"), "deploy later").await;
 
         db.migrate().await.unwrap();
@@ -808,7 +805,7 @@ mod tests {
     async fn a_page_of_many_matches_reads_the_newest_only_when_that_is_exact() {
         let (db, dir) = database().await;
         // 2,000 of alice's, stored in the order of their times, three in five about a deploy.
-        run(
+        execute(
             &db,
             "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
              WITH RECURSIVE i (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 2000)
@@ -834,7 +831,7 @@ mod tests {
 
         // The first one stored now has the newest time: the newest matches in storage order
         // miss it, and the page is read the usual way.
-        run(&db, "UPDATE notifications SET created = 5000 WHERE id = 'n00001'").await;
+        execute(&db, "UPDATE notifications SET created = 5000 WHERE id = 'n00001'").await;
         assert!(newest_page(&db, &alice(), &q(0)).await.unwrap().is_none());
         let (page, total) = list(&db, &alice(), &q(0)).await.unwrap();
         assert_eq!((page[0].id.as_str(), page.len(), total), ("n00001", 20, 1200));
