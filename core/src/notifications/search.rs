@@ -330,24 +330,17 @@ async fn catch_up(db: &Db, most: i64) -> Result<u64> {
     let next = format!("SELECT COUNT(*), MAX(rowid) FROM ({BEHIND} ORDER BY rowid LIMIT $1) AS b");
     let (count, upto): (i64, Option<i64>) = with_tx!(&mut tx, |c| sqlx::query_as(&next).bind(most).fetch_one(c).await)?;
     let Some(upto) = upto else { return Ok(0) };
-    // Each new recipient is numbered first, while numbers last: a notification's key starts
-    // with its owner's number (migration 0011), or the shared range's (migration 0013).
-    let numbered: i64 =
-        with_tx!(&mut tx, |c| sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) FROM search_owners")
-            .fetch_one(c)
-            .await)?;
-    with_tx!(&mut tx, |c| sqlx::query(
+    // Each new recipient is numbered first, while numbers last (each is the highest plus one;
+    // the room left is counted once, before the first): a notification's key starts with its
+    // owner's number (migration 0011), or the shared range's (migration 0013).
+    let number = format!(
         "INSERT INTO search_owners (user_ref)
          SELECT DISTINCT n.user_ref FROM notifications n
          WHERE n.rowid > (SELECT indexed FROM search_progress) AND n.rowid <= $1 AND n.user_ref IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM search_owners o WHERE o.user_ref = n.user_ref)
-         LIMIT $2"
-    )
-    .bind(upto)
-    .bind((NUMBERED_AT_MOST - numbered).max(0))
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+         LIMIT MAX(0, {NUMBERED_AT_MOST} - (SELECT COALESCE(MAX(number), 0) FROM search_owners))"
+    );
+    with_tx!(&mut tx, |c| sqlx::query(&number).bind(upto).execute(c).await.map(|r| r.rows_affected()))?;
     let insert = format!(
         "INSERT INTO notifications_search (rowid, title, description)
          SELECT (CASE WHEN n.user_ref IS NULL THEN 0 ELSE COALESCE(o.number, {SHARED}) END << {OWNER_SHIFT})
@@ -748,6 +741,25 @@ mod tests {
         assert_index_agrees(&db).await;
         assert_eq!(found(&db, "deploy").await, titles(&["deploy two", "deploy one"]));
         assert_eq!(numbered(&db).await, ["user:default/zed"]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn the_last_numbers_go_to_as_many_new_recipients_as_they_fit() {
+        let (db, dir) = database().await;
+        let zed = format!(
+            "INSERT INTO search_owners (number, user_ref) VALUES ({}, 'user:default/zed')",
+            NUMBERED_AT_MOST - 1
+        );
+        execute(&db, &zed).await;
+        for (id, user) in [("a1", "alice"), ("b1", "bob"), ("c1", "carol")] {
+            store(&db, id, Some(&format!("user:default/{user}")), &format!("deploy for {user}")).await;
+        }
+        assert_eq!(catch_up(&db, CATCH_UP_BATCH).await.unwrap(), 3, "one batch");
+        let numbered = numbered(&db).await;
+        assert_eq!(numbered.len(), 2, "one number was left: {numbered:?}");
+        assert_index_agrees(&db).await;
+        assert_eq!(found(&db, "deploy").await, titles(&["deploy for alice"]));
         std::fs::remove_dir_all(dir).ok();
     }
 
