@@ -6,7 +6,7 @@
 -- one publisher naming a new ref per notification reached that in minutes.
 --
 -- Now the last number, 4,194,303, is nobody's: it is the range shared by every recipient
--- numbered after the others ran out, whose keys are
+-- that comes after the other numbers ran out, whose keys are
 --
 --     4194303 << 41 | archived << 40 | notification rowid
 --
