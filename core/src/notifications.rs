@@ -16,6 +16,21 @@ use crate::settings::{SettingsPolicy, users_enabled};
 use crate::time::{from_ms, now_ms};
 use crate::{Error, Result, directory, outbox, routing, with_pool, with_tx};
 
+/// Binds each of `$binds` ([`Bind`]) to `$query`, in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Small(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
 mod counts;
 mod search;
 
@@ -440,12 +455,15 @@ enum Bind {
 struct Sql {
     backend: Backend,
     binds: Vec<Bind>,
+    /// Where the user's entries lie in SQLite's search index, for a query that searches it.
+    keys: Option<search::UserKeys>,
 }
 
 impl Sql {
-    /// An empty query whose `$1` is `user`.
-    fn for_user(backend: Backend, user: &EntityRef) -> Sql {
-        Sql { backend, binds: vec![Bind::Text(user.as_str().to_string())] }
+    /// An empty query whose `$1` is `user`, whose entries in SQLite's search index are at
+    /// `keys` (looked up by `search::indexed_now` when the query searches).
+    fn for_user(backend: Backend, user: &EntityRef, keys: Option<search::UserKeys>) -> Sql {
+        Sql { backend, binds: vec![Bind::Text(user.as_str().to_string())], keys }
     }
 
     fn bind(&mut self, b: Bind) -> String {
@@ -603,20 +621,6 @@ impl Row {
     }
 }
 
-macro_rules! bind_all {
-    ($query:expr, $binds:expr) => {{
-        let mut q = $query;
-        for b in $binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-                Bind::Small(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-
 /// Pages of a filter matching more rows than this are found by walking the inbox in its
 /// order; fewer are looked up through the filter's indexes and sorted.
 const SORT_AT_MOST: i64 = 1000;
@@ -625,25 +629,25 @@ const SORT_AT_MOST: i64 = 1000;
 #[tracing::instrument(skip(db, q), fields(user = %user))]
 pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notification>, i64)> {
     q.filter.check()?;
-    search::indexed_now(db, &q.filter).await?;
-    let total = count(db, user, &q.filter).await?;
+    let keys = search::indexed_now(db, user, &q.filter).await?;
+    let total = count(db, user, keys, &q.filter).await?;
     // The count decides how a minimum severity or a search finds its rows, which planners
     // cannot (a range of severities or a text has no useful statistics): matched by many rows
     // (`high` in a typical inbox, a common word), the index would fetch all of them to sort
     // them, where walking the inbox newest first stops after a page; matched by few
     // (`critical`, a build number), walking would read the whole inbox.
     let walk = total > SORT_AT_MOST;
-    if walk && let Some(page) = search::newest_page(db, user, q).await? {
+    if walk && let Some(page) = search::newest_page(db, user, keys, q).await? {
         return Ok((page, total));
     }
-    let (text, binds) = page_sql(db.backend(), user, q, walk, None)?;
+    let (text, binds) = page_sql(db.backend(), user, keys, q, walk, None)?;
     Ok((fetch_page(db, &text, &binds).await?, total))
 }
 
 /// One page of a user's notifications, without counting them.
 async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
-    search::indexed_now(db, &q.filter).await?;
-    let (text, binds) = page_sql(db.backend(), user, q, false, None)?;
+    let keys = search::indexed_now(db, user, &q.filter).await?;
+    let (text, binds) = page_sql(db.backend(), user, keys, q, false, None)?;
     fetch_page(db, &text, &binds).await
 }
 
@@ -653,8 +657,8 @@ async fn fetch_page(db: &Db, text: &str, binds: &[Bind]) -> Result<Vec<Notificat
 }
 
 /// How many of a user's notifications match `f`.
-async fn count(db: &Db, user: &EntityRef, f: &Filter) -> Result<i64> {
-    let (text, binds) = count_sql(db.backend(), user, f);
+async fn count(db: &Db, user: &EntityRef, keys: Option<search::UserKeys>, f: &Filter) -> Result<i64> {
+    let (text, binds) = count_sql(db.backend(), user, keys, f);
     Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
 }
 
@@ -662,6 +666,7 @@ async fn count(db: &Db, user: &EntityRef, f: &Filter) -> Result<i64> {
 fn page_sql(
     backend: Backend,
     user: &EntityRef,
+    keys: Option<search::UserKeys>,
     q: &ListQuery,
     walk: bool,
     newest: Option<i64>,
@@ -670,7 +675,7 @@ fn page_sql(
         return Err(Error::Invalid("offset and limit must not be negative".into()));
     }
     let limit = q.limit.min(limits::PAGE);
-    let mut sql = Sql::for_user(backend, user);
+    let mut sql = Sql::for_user(backend, user, keys);
     let (personal, broadcast) = halves(&mut sql, &q.filter, walk, newest);
     let order = order_by(&q.order);
     // Saturating: an offset past any inbox (up to i64::MAX) asks for an empty page.
@@ -691,8 +696,8 @@ fn page_sql(
 
 /// A query for how many of a user's notifications match `f`: from the tallies when they can
 /// answer (see [`counts`]), else by counting rows.
-fn count_sql(backend: Backend, user: &EntityRef, f: &Filter) -> (String, Vec<Bind>) {
-    let mut sql = Sql::for_user(backend, user);
+fn count_sql(backend: Backend, user: &EntityRef, keys: Option<search::UserKeys>, f: &Filter) -> (String, Vec<Bind>) {
+    let mut sql = Sql::for_user(backend, user, keys);
     if counts::covers(f) {
         let personal = counts::personal(&mut sql, f);
         let broadcasts = counts::broadcasts(&mut sql, f);
@@ -738,7 +743,7 @@ async fn by_ids(db: &Db, user: &EntityRef, ids: &[String]) -> Result<Vec<Notific
 }
 
 fn by_ids_sql(backend: Backend, user: &EntityRef, ids: &[String]) -> (String, Vec<Bind>) {
-    let mut sql = Sql::for_user(backend, user);
+    let mut sql = Sql::for_user(backend, user, None);
     let list: Vec<String> = ids.iter().map(|id| sql.bind(Bind::Text(id.clone()))).collect();
     let state = |column: &str| format!("CASE WHEN n.user_ref IS NULL THEN s.{column} ELSE n.{column} END AS {column}");
     // Found by id and then checked for ownership: the ids are few and the user's rows may be
@@ -761,16 +766,16 @@ fn by_ids_sql(backend: Backend, user: &EntityRef, ids: &[String]) -> (String, Ve
 
 /// How many of a user's notifications (not archived) are unread and read.
 pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
-    let unread = count(db, user, &Filter { read: Some(false), ..Filter::default() }).await?;
-    let read = count(db, user, &Filter { read: Some(true), ..Filter::default() }).await?;
+    let unread = count(db, user, None, &Filter { read: Some(false), ..Filter::default() }).await?;
+    let read = count(db, user, None, &Filter { read: Some(true), ..Filter::default() }).await?;
     Ok(NotificationStatus { unread, read })
 }
 
 /// The distinct topics of a user's notifications that match `filter`, sorted.
 pub async fn topics(db: &Db, user: &EntityRef, filter: &Filter) -> Result<Vec<String>> {
     filter.check()?;
-    search::indexed_now(db, filter).await?;
-    let mut sql = Sql::for_user(db.backend(), user);
+    let keys = search::indexed_now(db, user, filter).await?;
+    let mut sql = Sql::for_user(db.backend(), user, keys);
     let (p, b) = halves(&mut sql, filter, false, None);
     let personal =
         if counts::covers(filter) { counts::topics(&mut sql, filter) } else { format!("SELECT topic FROM ({p}) AS p") };
