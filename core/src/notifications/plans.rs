@@ -126,6 +126,8 @@ async fn counts_read_tallies_not_every_broadcast() {
         assert!(!p.contains("notifications_broadcast_created") && !p.contains("SCAN n"), "{filter:?}:\n{p}");
         assert!(p.contains("broadcast_status_user"), "{filter:?}:\n{p}");
     }
+    let p = plan(&db, status_sql(Backend::Sqlite, &alice())).await;
+    assert!(!p.contains("notifications_broadcast_created") && !p.contains("SCAN n"), "status:\n{p}");
     std::fs::remove_dir_all(dir).ok();
 }
 
