@@ -699,9 +699,7 @@ fn page_sql(
 fn count_sql(backend: Backend, user: &EntityRef, keys: Option<search::UserKeys>, f: &Filter) -> (String, Vec<Bind>) {
     let mut sql = Sql::for_user(backend, user, keys);
     if counts::covers(f) {
-        let personal = counts::personal(&mut sql, f);
-        let broadcasts = counts::broadcasts(&mut sql, f);
-        return (format!("SELECT {personal} + {broadcasts}"), sql.binds);
+        return (format!("SELECT {}", counts::total(&mut sql, f)), sql.binds);
     }
     if let Some(counted) = search::count(&mut sql, f) {
         return (format!("SELECT {counted}"), sql.binds);
@@ -776,10 +774,7 @@ pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
 /// reader instead of two, on a request every open tab makes).
 fn status_sql(backend: Backend, user: &EntityRef) -> (String, Vec<Bind>) {
     let mut sql = Sql::for_user(backend, user, None);
-    let mut counted = |read| {
-        let f = Filter { read: Some(read), ..Filter::default() };
-        format!("{} + {}", counts::personal(&mut sql, &f), counts::broadcasts(&mut sql, &f))
-    };
+    let mut counted = |read| counts::total(&mut sql, &Filter { read: Some(read), ..Filter::default() });
     let (unread, read) = (counted(false), counted(true));
     (format!("SELECT {unread}, {read}"), sql.binds)
 }

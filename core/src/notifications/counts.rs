@@ -89,9 +89,16 @@ fn due(sql: &mut Sql, f: &Filter) -> String {
     )
 }
 
+/// A scalar SQL expression: how many of the user `$1`'s notifications match `f`, own and
+/// broadcast, which [`covers`] must accept.
+pub(super) fn total(sql: &mut Sql, f: &Filter) -> String {
+    let personal = personal(sql, f);
+    format!("{personal} + {}", broadcasts(sql, f))
+}
+
 /// A scalar SQL expression: how many of the user `$1`'s own notifications match `f`, which
 /// [`covers`] must accept.
-pub(super) fn personal(sql: &mut Sql, f: &Filter) -> String {
+fn personal(sql: &mut Sql, f: &Filter) -> String {
     debug_assert!(covers(f));
     let mut conds = conditions(sql, f, true);
     let tallied = |conds: &[String]| {
@@ -129,7 +136,7 @@ pub(super) fn topics(sql: &mut Sql, f: &Filter) -> String {
 
 /// A scalar SQL expression: how many broadcasts the user `$1` sees under `f`, which
 /// [`covers`] must accept.
-pub(super) fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
+fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
     debug_assert!(covers(f));
     let tallied = kind(sql, f, "c");
     let touched_kind = kind(sql, f, "n");
