@@ -3,8 +3,12 @@
 //! The server renders times relative to the moment it rendered the page, and the browser
 //! hydrates with that same moment, so both produce the same text; only after hydration does
 //! the browser switch to its own clock and refresh the texts every 30 seconds.
+//!
+//! Dates are written out by the few fixed formats below rather than by chrono's `format`:
+//! its `strftime` parser and generic formatter are code the browser bundle would otherwise
+//! carry for five format strings.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use leptos::prelude::*;
 
 /// The browser's clock and time zone, provided as context.
@@ -52,9 +56,42 @@ pub fn relative(at: DateTime<Utc>, now_ms: i64) -> String {
         s if s < 86_400 => format!("{} h ago", s / 3600),
         s if s < 2 * 86_400 => "yesterday".to_string(),
         s if s < 7 * 86_400 => format!("{} days ago", s / 86_400),
-        _ if at.year() == now.year() => at.format("%b %-d").to_string(),
-        _ => at.format("%b %-d, %Y").to_string(),
+        _ if at.year() == now.year() => format!("{} {}", month(at), at.day()),
+        _ => format!("{} {}, {}", month(at), at.day(), at.year()),
     }
+}
+
+/// The month's short English name ("Nov").
+fn month(at: DateTime<Utc>) -> &'static str {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    MONTHS[at.month0() as usize]
+}
+
+/// The date and the time to the minute, in UTC: "2026-11-27 10:00 UTC".
+pub fn utc_minute(at: DateTime<Utc>) -> String {
+    format!("{} {:02}:{:02} UTC", iso_date(at), at.hour(), at.minute())
+}
+
+/// The date and the time to the second, in UTC: "2026-11-27 10:00:05 UTC".
+pub fn utc_second(at: DateTime<Utc>) -> String {
+    format!("{} {:02}:{:02}:{:02} UTC", iso_date(at), at.hour(), at.minute(), at.second())
+}
+
+/// The day of the week, the date and the time to the minute, in UTC: "Fri Nov 27, 10:00 UTC".
+pub fn weekday_utc_minute(at: DateTime<Utc>) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let day = DAYS[at.weekday().num_days_from_monday() as usize];
+    format!("{day} {} {}, {:02}:{:02} UTC", month(at), at.day(), at.hour(), at.minute())
+}
+
+/// The value of a `datetime-local` input for `at`, read as local time: "2026-11-27T10:00:05".
+pub fn datetime_local(at: DateTime<Utc>) -> String {
+    format!("{}T{:02}:{:02}:{:02}", iso_date(at), at.hour(), at.minute(), at.second())
+}
+
+/// "2026-11-27".
+fn iso_date(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
 }
 
 /// A time shown relative to now, with the exact time in its tooltip. `rendered_at` is the
@@ -64,7 +101,7 @@ pub fn RelativeTime(at: DateTime<Utc>, rendered_at: i64) -> impl IntoView {
     let clock = expect_context::<Clock>();
     let text = move || relative(at, clock.now.get().unwrap_or(rendered_at));
     view! {
-        <time datetime=at.to_rfc3339() title=at.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
+        <time datetime=at.to_rfc3339() title=utc_second(at)>
             {text}
         </time>
     }
@@ -86,5 +123,20 @@ mod tests {
         assert_eq!(relative(at, t + 20 * 86_400_000), "Nov 27");
         assert_eq!(relative(at, t + 60 * 86_400_000), "Nov 27, 2026");
         assert_eq!(relative(at, t - 5_000), "just now", "a clock slightly behind says just now");
+    }
+
+    #[test]
+    fn fixed_formats_match_strftime() {
+        // The formats they replace, checked against chrono's own `format` on dates that pad
+        // (single-digit months, days and hours), every weekday and month, and a leap day.
+        let mut at = DateTime::parse_from_rfc3339("2024-01-01T03:04:05Z").unwrap().with_timezone(&Utc);
+        for _ in 0..400 {
+            assert_eq!(utc_minute(at), at.format("%Y-%m-%d %H:%M UTC").to_string());
+            assert_eq!(utc_second(at), at.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+            assert_eq!(weekday_utc_minute(at), at.format("%a %b %-d, %H:%M UTC").to_string());
+            assert_eq!(datetime_local(at), at.format("%Y-%m-%dT%H:%M:%S").to_string());
+            assert_eq!(format!("{} {}", month(at), at.day()), at.format("%b %-d").to_string());
+            at += chrono::Duration::seconds(86_400 + 3_661);
+        }
     }
 }

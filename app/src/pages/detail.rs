@@ -64,8 +64,8 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
                                     <span>{format!("{severity} severity")}</span>" · "
                                     <span class="origin">{n.origin.clone()}</span>
                                     {n.payload.topic.clone().map(|t| view! { " · " <span class="chip">{t}</span> })}
-                                    " · "<time datetime=n.created.to_rfc3339()>{n.created.format("%Y-%m-%d %H:%M UTC").to_string()}</time>
-                                    {n.updated.map(|u| view! { " · updated " <time datetime=u.to_rfc3339()>{u.format("%Y-%m-%d %H:%M UTC").to_string()}</time> })}
+                                    " · "<time datetime=n.created.to_rfc3339()>{crate::clock::utc_minute(n.created)}</time>
+                                    {n.updated.map(|u| view! { " · updated " <time datetime=u.to_rfc3339()>{crate::clock::utc_minute(u)}</time> })}
                                 </p>
                                 {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                                 <div class="detail-actions">

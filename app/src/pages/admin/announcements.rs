@@ -219,7 +219,7 @@ pub async fn announcement_receipts(id: String) -> Result<Vec<(String, bool)>, Se
 /// A time for a `datetime-local` input in the browser's zone.
 fn local_input(ms: Option<i64>, tz: i32) -> String {
     ms.and_then(|t| chrono::DateTime::from_timestamp_millis(t + i64::from(tz) * 60_000))
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .map(crate::clock::datetime_local)
         .unwrap_or_default()
 }
 

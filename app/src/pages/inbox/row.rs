@@ -99,7 +99,7 @@ pub fn Row(item: InboxItem) -> impl IntoView {
                     </A>
                     {snoozed.map(|t| view! {
                         <span class="snoozed-until" data-testid="snoozed-until">
-                            "Snoozed until " <time datetime=t.to_rfc3339()>{t.format("%a %b %-d, %H:%M UTC").to_string()}</time>
+                            "Snoozed until " <time datetime=t.to_rfc3339()>{crate::clock::weekday_utc_minute(t)}</time>
                         </span>
                     })}
                 </span>
