@@ -249,7 +249,7 @@ pub fn StateButton(
 }
 
 /// Active critical announcements the signed-in user has not dismissed (read): (id, title).
-#[server(endpoint = "critical-announcements")]
+#[server(endpoint = "critical-announcements", output = crate::codec::JsonText)]
 pub async fn critical_announcements() -> Result<Vec<(String, String)>, ServerFnError> {
     use crate::server::{current_user, fail, hub};
     use herald_core::notifications::{Filter, ListQuery, list};

@@ -3,6 +3,7 @@
 //! with `hydrate` into the browser bundle.
 
 mod clock;
+mod codec;
 mod components;
 pub mod live;
 mod notification_fns;

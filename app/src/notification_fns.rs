@@ -5,7 +5,7 @@ use leptos::server_fn::codec::Json;
 
 /// Sets read/saved/archived on the signed-in user's notifications (`None` leaves a state as
 /// it is). The same core function backs `POST /api/notifications/notifications/update`.
-#[server(endpoint = "notifications/state", input = Json)]
+#[server(endpoint = "notifications/state", input = Json, output = crate::codec::JsonText)]
 pub async fn set_state(
     ids: Vec<String>,
     read: Option<bool>,
@@ -25,7 +25,7 @@ pub async fn set_state(
 /// Snoozes the signed-in user's notifications: `choice` is `1h`, `tomorrow` (9:00),
 /// `nextweek` (Monday 9:00) or `off` to end a snooze; `tz` is the browser's offset from UTC
 /// in minutes east (0 without JavaScript).
-#[server(endpoint = "notifications/snooze", input = Json)]
+#[server(endpoint = "notifications/snooze", input = Json, output = crate::codec::JsonText)]
 pub async fn snooze(ids: Vec<String>, choice: String, tz: i32) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     use herald_core::notifications::{StateChange, update};
@@ -45,7 +45,7 @@ pub async fn snooze(ids: Vec<String>, choice: String, tz: i32) -> Result<(), Ser
 }
 
 /// A row's snooze menu as a form (works without JavaScript).
-#[server(endpoint = "notifications/snooze-form")]
+#[server(endpoint = "notifications/snooze-form", output = crate::codec::JsonText)]
 pub async fn snooze_form(id: String, choice: String, tz: Option<i32>) -> Result<(), ServerFnError> {
     snooze(vec![id], choice, tz.unwrap_or(0)).await
 }
@@ -56,7 +56,7 @@ pub const BULK_ID_PREFIX: &str = "id:";
 
 /// The bulk bar as a form: `ids` are the checked rows (`ids[id:<id>]=on`), `action` the button
 /// pressed. With JavaScript the bar calls [`set_state`] and [`snooze`] directly.
-#[server(endpoint = "notifications/bulk-form")]
+#[server(endpoint = "notifications/bulk-form", output = crate::codec::JsonText)]
 pub async fn bulk_form(
     ids: Option<std::collections::BTreeMap<String, String>>,
     action: String,
@@ -139,7 +139,7 @@ pub fn snooze_until(choice: &str, now_ms: i64, tz: i32) -> Option<i64> {
 
 /// One state change from a row's form (works without JavaScript: the form posts here and
 /// the browser is sent back to the inbox).
-#[server(endpoint = "notifications/state-form")]
+#[server(endpoint = "notifications/state-form", output = crate::codec::JsonText)]
 pub async fn set_state_form(id: String, field: String, value: String) -> Result<(), ServerFnError> {
     let on = value == "true";
     let (read, saved, archived) = match field.as_str() {
@@ -153,7 +153,7 @@ pub async fn set_state_form(id: String, field: String, value: String) -> Result<
 }
 
 /// Marks every notification matching the inbox's current filters read.
-#[server(endpoint = "notifications/mark-all-read")]
+#[server(endpoint = "notifications/mark-all-read", output = crate::codec::JsonText)]
 pub async fn mark_all_read(query: crate::pages::InboxQuery) -> Result<usize, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;

@@ -22,7 +22,7 @@ pub struct Me {
 }
 
 /// The signed-in user, or `None` for a visitor.
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = crate::codec::JsonText)]
 pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
     use crate::server::{current_user, fail, hub};
     let hub = hub()?;
@@ -39,7 +39,7 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
 }
 
 /// Signs in with a user name (or ref) and password, then goes to `next` (a local path only).
-#[server(endpoint = "signin")]
+#[server(endpoint = "signin", output = crate::codec::JsonText)]
 pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, set_session_cookie};
     use herald_model::{EntityKind, EntityRef};
@@ -86,7 +86,7 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
 }
 
 /// Signs out: ends the session and clears the cookie.
-#[server(endpoint = "signout")]
+#[server(endpoint = "signout", output = crate::codec::JsonText)]
 pub async fn sign_out() -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, request_credentials, set_session_cookie};
     let hub = hub()?;

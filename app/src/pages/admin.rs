@@ -68,7 +68,7 @@ pub struct AdminView {
 }
 
 /// Loads the console, deliveries filtered by `status` and `channel` (empty: any).
-#[server(endpoint = "admin/overview")]
+#[server(endpoint = "admin/overview", output = crate::codec::JsonText)]
 pub async fn admin_overview(status: String, channel: String) -> Result<AdminView, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     use herald_core::{auth, directory, outbox};
@@ -124,7 +124,7 @@ pub async fn admin_overview(status: String, channel: String) -> Result<AdminView
 
 /// Creates a service token; its name is the origin of what it publishes. Returns the secret,
 /// shown this once.
-#[server(endpoint = "admin/tokens/create")]
+#[server(endpoint = "admin/tokens/create", output = crate::codec::JsonText)]
 pub async fn create_service_token(name: String) -> Result<String, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -133,7 +133,7 @@ pub async fn create_service_token(name: String) -> Result<String, ServerFnError>
 }
 
 /// Revokes a service token.
-#[server(endpoint = "admin/tokens/revoke")]
+#[server(endpoint = "admin/tokens/revoke", output = crate::codec::JsonText)]
 pub async fn revoke_service_token(id: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -142,7 +142,7 @@ pub async fn revoke_service_token(id: String) -> Result<(), ServerFnError> {
 }
 
 /// Re-queues one dead delivery, or (with an empty `id`) every dead one.
-#[server(endpoint = "admin/deliveries/retry")]
+#[server(endpoint = "admin/deliveries/retry", output = crate::codec::JsonText)]
 pub async fn retry_deliveries(id: String) -> Result<u64, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -152,7 +152,7 @@ pub async fn retry_deliveries(id: String) -> Result<u64, ServerFnError> {
 }
 
 /// Imports catalog YAML (the same rules as `herald import`); returns what it changed.
-#[server(endpoint = "admin/directory/import")]
+#[server(endpoint = "admin/directory/import", output = crate::codec::JsonText)]
 pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;

@@ -10,7 +10,7 @@ use crate::pages::inbox::InboxItem;
 use crate::shell::{MeResource, SignedIn, signed_in};
 
 /// One notification, for the detail page.
-#[server(endpoint = "notification")]
+#[server(endpoint = "notification", output = crate::codec::JsonText)]
 pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;

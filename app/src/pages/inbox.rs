@@ -107,7 +107,7 @@ pub struct InboxData {
 }
 
 /// Loads a page of the signed-in user's inbox.
-#[server(endpoint = "inbox")]
+#[server(endpoint = "inbox", output = crate::codec::JsonText)]
 pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     use herald_core::notifications::{ListQuery, list, topics};

@@ -39,7 +39,7 @@ pub struct SettingsView {
 }
 
 /// Loads the signed-in user's settings.
-#[server(endpoint = "settings")]
+#[server(endpoint = "settings", output = crate::codec::JsonText)]
 pub async fn settings_data() -> Result<SettingsView, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     use herald_core::auth::{TokenKind, list_tokens};
@@ -70,7 +70,7 @@ pub async fn settings_data() -> Result<SettingsView, ServerFnError> {
 
 /// Turns one cell of the matrix on or off: a channel for an origin, or for one of its topics
 /// (`topic` empty for the origin as a whole). Saved with the API's settings semantics.
-#[server(endpoint = "settings/channel")]
+#[server(endpoint = "settings/channel", output = crate::codec::JsonText)]
 pub async fn set_channel_setting(
     channel: String,
     origin: String,
@@ -101,7 +101,7 @@ pub async fn set_channel_setting(
 }
 
 /// Sets whether opening a notification's link marks it read.
-#[server(endpoint = "settings/mark-read-on-open")]
+#[server(endpoint = "settings/mark-read-on-open", output = crate::codec::JsonText)]
 pub async fn set_mark_read_on_open(enabled: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
@@ -112,7 +112,7 @@ pub async fn set_mark_read_on_open(enabled: String) -> Result<(), ServerFnError>
 }
 
 /// Sets how email arrives: `immediate`, `hourly` or `daily` (a digest per period).
-#[server(endpoint = "settings/email-mode")]
+#[server(endpoint = "settings/email-mode", output = crate::codec::JsonText)]
 pub async fn set_email_mode(mode: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
@@ -123,7 +123,7 @@ pub async fn set_email_mode(mode: String) -> Result<(), ServerFnError> {
 }
 
 /// Sets the signed-in user's webhook; returns the signing secret, shown this once.
-#[server(endpoint = "settings/webhook")]
+#[server(endpoint = "settings/webhook", output = crate::codec::JsonText)]
 pub async fn set_webhook(url: String) -> Result<String, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
@@ -135,7 +135,7 @@ pub async fn set_webhook(url: String) -> Result<String, ServerFnError> {
 }
 
 /// Removes the signed-in user's webhook.
-#[server(endpoint = "settings/webhook/remove")]
+#[server(endpoint = "settings/webhook/remove", output = crate::codec::JsonText)]
 pub async fn remove_webhook() -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
@@ -151,7 +151,7 @@ pub struct CreatedToken {
 }
 
 /// Creates a personal access token for the signed-in user.
-#[server(endpoint = "settings/tokens/create")]
+#[server(endpoint = "settings/tokens/create", output = crate::codec::JsonText)]
 pub async fn create_personal_token(name: String) -> Result<CreatedToken, ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;
@@ -165,7 +165,7 @@ pub async fn create_personal_token(name: String) -> Result<CreatedToken, ServerF
 }
 
 /// Revokes one of the signed-in user's personal access tokens.
-#[server(endpoint = "settings/tokens/revoke")]
+#[server(endpoint = "settings/tokens/revoke", output = crate::codec::JsonText)]
 pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_user};
     let hub = hub()?;

@@ -15,7 +15,7 @@ pub struct SignInMethods {
 }
 
 /// How this instance lets people sign in.
-#[server(endpoint = "signin-options")]
+#[server(endpoint = "signin-options", output = crate::codec::JsonText)]
 pub async fn sign_in_options() -> Result<SignInMethods, ServerFnError> {
     let hub = crate::server::hub()?;
     Ok(SignInMethods { password: hub.auth.password_login, proxy: hub.auth.proxy.is_some() })

@@ -40,7 +40,7 @@ pub struct AnnouncementView {
 }
 
 /// Every announcement, newest first.
-#[server(endpoint = "admin/announcements")]
+#[server(endpoint = "admin/announcements", output = crate::codec::JsonText)]
 pub async fn list_announcements() -> Result<Vec<AnnouncementView>, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -92,7 +92,7 @@ fn ref_list(s: &str) -> Vec<String> {
 }
 
 /// Saves the composer: `intent` is `draft`, `schedule` or `publish` (the button pressed).
-#[server(endpoint = "admin/announcements/save")]
+#[server(endpoint = "admin/announcements/save", output = crate::codec::JsonText)]
 #[allow(clippy::too_many_arguments, reason = "one argument per field of the composer's form")]
 pub async fn save_announcement(
     id: String,
@@ -149,7 +149,7 @@ pub async fn save_announcement(
 }
 
 /// Withdraws an announcement: it leaves every inbox.
-#[server(endpoint = "admin/announcements/withdraw")]
+#[server(endpoint = "admin/announcements/withdraw", output = crate::codec::JsonText)]
 pub async fn withdraw_announcement(id: String) -> Result<(), ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -158,14 +158,14 @@ pub async fn withdraw_announcement(id: String) -> Result<(), ServerFnError> {
 }
 
 /// Renders markdown with the inbox's sanitizer, for the live preview.
-#[server(endpoint = "admin/announcements/preview")]
+#[server(endpoint = "admin/announcements/preview", output = crate::codec::JsonText)]
 pub async fn preview_markdown(body: String) -> Result<String, ServerFnError> {
     crate::server::require_admin().await?;
     Ok(herald_core::markdown::render(&body))
 }
 
 /// How many people an audience is.
-#[server(endpoint = "admin/announcements/reach")]
+#[server(endpoint = "admin/announcements/reach", output = crate::codec::JsonText)]
 pub async fn announcement_reach(everyone: bool, audience: String, excluded: String) -> Result<i64, ServerFnError> {
     use crate::server::{hub, require_admin};
     require_admin().await?;
@@ -176,7 +176,7 @@ pub async fn announcement_reach(everyone: bool, audience: String, excluded: Stri
 }
 
 /// Groups and users whose ref or name contains `q`, for the audience picker.
-#[server(endpoint = "admin/directory/search")]
+#[server(endpoint = "admin/directory/search", output = crate::codec::JsonText)]
 pub async fn search_directory(q: String) -> Result<Vec<(String, String)>, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
@@ -203,7 +203,7 @@ pub async fn search_directory(q: String) -> Result<Vec<(String, String)>, Server
 }
 
 /// Who has read an announcement: (user, read).
-#[server(endpoint = "admin/announcements/receipts")]
+#[server(endpoint = "admin/announcements/receipts", output = crate::codec::JsonText)]
 pub async fn announcement_receipts(id: String) -> Result<Vec<(String, bool)>, ServerFnError> {
     use crate::server::{fail, hub, require_admin};
     require_admin().await?;
