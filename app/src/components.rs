@@ -7,6 +7,7 @@ use herald_model::Severity;
 
 use crate::live::{Live, LiveState, Toast, badge_text};
 use crate::notification_fns::{SetStateForm, set_state};
+use crate::session::SignOut;
 use crate::shell::{MeResource, Session};
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
@@ -36,9 +37,9 @@ pub fn TopBar() -> impl IntoView {
                                     <span class="user" data-testid="signed-in-user" title=me.user_ref.clone()>
                                         {me.display_name.clone()}
                                     </span>
-                                    <ActionForm action=sign_out attr:class="inline-form">
+                                    <InPlaceForm action=sign_out input=|| SignOut {} attr:class="inline-form">
                                         <button type="submit" class="link-button">"Sign out"</button>
-                                    </ActionForm>
+                                    </InPlaceForm>
                                 }
                                     .into_any()
                             }
@@ -236,15 +237,53 @@ pub fn StateButton(
     #[prop(optional)]
     shortcut: &'static str,
 ) -> impl IntoView {
+    let input = {
+        let id = id.clone();
+        move || SetStateForm { id: id.clone(), field: field.to_string(), value: value.to_string() }
+    };
     view! {
-        <ActionForm action attr:class="inline-form">
+        <InPlaceForm action input attr:class="inline-form">
             <input type="hidden" name="id" value=id />
             <input type="hidden" name="field" value=field />
             <input type="hidden" name="value" value=value.to_string() />
             <button type="submit" class=class data-shortcut=(!shortcut.is_empty()).then_some(shortcut)>
                 {label}
             </button>
-        </ActionForm>
+        </InPlaceForm>
+    }
+}
+
+/// A form that works without JavaScript and in place with it. Without, the browser posts its
+/// fields to `action`'s server function, which redirects back to the page; with, submitting
+/// dispatches `action` with what `input` makes, the same arguments the fields hold.
+///
+/// Leptos' `ActionForm` does the same by decoding the arguments from the fields with
+/// `serde_qs`, whose decoder the browser bundle then carries, instantiated for each form's
+/// arguments. The forms on every page know what they send from what they rendered, so they
+/// say it (the lazy routes' forms, whose fields people fill in, keep `ActionForm`).
+#[component]
+pub fn InPlaceForm<S, I>(
+    action: ServerAction<S>,
+    /// The server function's arguments, as the form's fields hold them when it is submitted.
+    input: I,
+    children: Children,
+) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+    I: Fn() -> S + 'static,
+{
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        if !ev.default_prevented() {
+            ev.prevent_default();
+            action.dispatch(input());
+        }
+    };
+    view! {
+        <form action=S::url() method="post" on:submit=submit>
+            {children()}
+        </form>
     }
 }
 

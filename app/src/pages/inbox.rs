@@ -15,6 +15,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::components::InPlaceForm;
 use crate::live::Live;
 use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
 use crate::shell::{MeResource, Session, SignedIn, signed_in};
@@ -326,6 +327,17 @@ fn Results(
         ("since", q.since.clone()),
         ("q", q.q.clone()),
     ];
+    // What "Mark all read" sends: the filters, without the sorting and paging (as its fields).
+    let everything = InboxQuery {
+        view: q.view.clone(),
+        severity: q.severity.clone(),
+        topic: q.topic.clone(),
+        since: q.since.clone(),
+        q: q.q.clone(),
+        sort: String::new(),
+        page: 1,
+        per: 20,
+    };
     let page_ids: Vec<String> = data.items.iter().map(|i| i.notification.id.clone()).collect();
     // Bursts only make sense while the list is in time order.
     let groups = if matches!(q.sort.as_str(), "" | "oldest") {
@@ -337,13 +349,13 @@ fn Results(
         <div class="list-bar">
             <bulk::BulkBar action=bulk selected page_ids />
             <p class="muted" data-testid="count">{format!("{first}–{last} of {}", data.total)}</p>
-            <ActionForm action=mark_all attr:class="inline-form">
+            <InPlaceForm action=mark_all input=move || MarkAllRead { query: everything.clone() } attr:class="inline-form">
                 {fields.into_iter().map(|(k, v)| view! { <input type="hidden" name=format!("query[{k}]") value=v /> }).collect_view()}
                 <input type="hidden" name="query[sort]" value="" />
                 <input type="hidden" name="query[page]" value="1" />
                 <input type="hidden" name="query[per]" value="20" />
                 <button type="submit" class="button">"Mark all read"</button>
-            </ActionForm>
+            </InPlaceForm>
         </div>
         <ul class="notification-list" data-testid="notification-list">
             {groups.into_iter().map(|group| view! { <Burst group /> }).collect_view()}

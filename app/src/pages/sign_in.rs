@@ -3,6 +3,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::components::InPlaceForm;
+use crate::session::SignIn;
 use crate::shell::Session;
 
 /// How this instance lets people sign in.
@@ -30,6 +32,9 @@ pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
     let error = move || action.value().get().and_then(|r| r.err()).map(crate::components::error_text);
+    let (username, password) = (NodeRef::<leptos::html::Input>::new(), NodeRef::<leptos::html::Input>::new());
+    let field = |input: NodeRef<leptos::html::Input>| input.get_untracked().map(|i| i.value()).unwrap_or_default();
+    let signing_in = move || SignIn { username: field(username), password: field(password), next: Some(next()) };
     view! {
         <Title text="Sign in" />
         <section class="signin">
@@ -49,14 +54,14 @@ pub fn SignInPage() -> impl IntoView {
                             </div>
                         })}
                         {o.password.then(|| view! {
-                            <ActionForm action=action attr:class="stack" attr:data-testid="signin-form">
+                            <InPlaceForm action input=signing_in attr:class="stack" attr:data-testid="signin-form">
                                 <input type="hidden" name="next" value=next />
                                 <label for="username">"User name"</label>
-                                <input id="username" name="username" type="text" autocomplete="username" required />
+                                <input id="username" name="username" type="text" autocomplete="username" required node_ref=username />
                                 <label for="password">"Password"</label>
-                                <input id="password" name="password" type="password" autocomplete="current-password" required />
+                                <input id="password" name="password" type="password" autocomplete="current-password" required node_ref=password />
                                 <button type="submit" class="button primary">"Sign in"</button>
-                            </ActionForm>
+                            </InPlaceForm>
                         })}
                         {(!o.password && !o.proxy).then(|| view! {
                             <p class="notice">"Sign-in is not configured on this Herald. Ask its administrator to enable password sign-in or single sign-on."</p>

@@ -7,7 +7,7 @@ use leptos_router::components::A;
 
 use super::InboxItem;
 use crate::clock::{Clock, RelativeTime};
-use crate::components::{SeverityIcon, StateButton};
+use crate::components::{InPlaceForm, SeverityIcon, StateButton};
 use crate::notification_fns::{SetStateForm, SnoozeForm};
 
 /// What the rows of one inbox page share, provided as context by the page.
@@ -126,13 +126,17 @@ fn SnoozeMenu(id: String) -> impl IntoView {
     let clock = expect_context::<Clock>();
     let choice = move |value: &'static str, label: &'static str| {
         let id = id.clone();
+        let input = {
+            let id = id.clone();
+            move || SnoozeForm { id: id.clone(), choice: value.to_string(), tz: Some(clock.tz.get_untracked()) }
+        };
         view! {
-            <ActionForm action=ctx.snooze attr:class="inline-form">
+            <InPlaceForm action=ctx.snooze input=input attr:class="inline-form">
                 <input type="hidden" name="id" value=id />
                 <input type="hidden" name="choice" value=value />
                 <input type="hidden" name="tz" prop:value=move || clock.tz.get().to_string() />
                 <button type="submit" class="menu-item">{label}</button>
-            </ActionForm>
+            </InPlaceForm>
         }
     };
     view! {
