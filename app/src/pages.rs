@@ -8,8 +8,8 @@ mod settings;
 mod sign_in;
 
 pub use admin::AdminRoute;
-pub use detail::DetailPage;
+pub use detail::DetailRoute;
 pub use inbox::{InboxPage, InboxQuery};
 pub use not_found::NotFound;
 pub use settings::SettingsRoute;
-pub use sign_in::SignInPage;
+pub use sign_in::SignInRoute;

@@ -5,7 +5,7 @@ use leptos_router::{Lazy, SsrMode, path};
 
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::Live;
-use crate::pages::{AdminRoute, DetailPage, InboxPage, NotFound, SettingsRoute, SignInPage};
+use crate::pages::{AdminRoute, DetailRoute, InboxPage, NotFound, SettingsRoute, SignInRoute};
 use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, SignOut, whoami};
 
 /// The HTML document the server renders around the application.
@@ -29,7 +29,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// Hydrates the page the server rendered; the browser bundle's entry point.
 ///
-/// The code of a lazy route (settings, the admin console) is loaded first when the page is
+/// The code of a lazy route (every page but the inbox) is loaded first when the page is
 /// one of them, so that the whole page hydrates at once, as the server rendered it, before
 /// any effect runs. Hydrating the lazy route's part after the rest (`hydrate_lazy`) lets the
 /// shell's effects run first: the clock starts, and the route's view is then built against a
@@ -63,6 +63,10 @@ async fn load_lazy_route(path: &str) {
     match path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path) {
         "/settings" => SettingsRoute::preload().await,
         "/admin" => AdminRoute::preload().await,
+        "/signin" => SignInRoute::preload().await,
+        // Any path under it, so that none the router matches is missed (one that it does not
+        // match loads code it does not need, and renders "not found").
+        p if p.starts_with("/notifications/") => DetailRoute::preload().await,
         _ => {}
     }
 }
@@ -138,17 +142,17 @@ pub fn App() -> impl IntoView {
             <div class="layout">
                 <SideNav />
                 // Pages render in `SsrMode::Async`: the server waits for their data, so the
-                // HTML is complete without JavaScript. Settings and the admin console are lazy
-                // routes: their code is a separate WebAssembly chunk the browser loads when one
-                // of them is first shown (`--split`), so the inbox loads without it.
+                // HTML is complete without JavaScript. Every page but the inbox (and "not found") is a lazy route:
+                // its code is a separate WebAssembly chunk the browser loads when it is first
+                // shown (`--split`), so the inbox loads without it.
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=InboxPage ssr=SsrMode::Async />
-                        <Route path=path!("/notifications/:id") view=DetailPage ssr=SsrMode::Async />
                         // A lazy route's path is also in `load_lazy_route`.
+                        <Route path=path!("/notifications/:id") view={Lazy::<DetailRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
+                        <Route path=path!("/signin") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, publish, screenshot, signedInPage, startHerald } from './helpers.mjs';
+import { hydrated, launchBrowser, watchErrors, publish, screenshot, signedInPage, startHerald } from './helpers.mjs';
 
 let herald;
 let browser;
@@ -84,6 +84,23 @@ for (const javaScriptEnabled of [false, true]) {
       assert.match(await page.locator('[data-testid=detail]').textContent(), /critical severity/);
       const missing = await page.goto(`${herald.base}/notifications/does-not-exist`);
       assert.equal(missing.status(), 404);
+      if (javaScriptEnabled) {
+        // The page is a lazy route: followed from the hydrated inbox, the router loads its
+        // code and shows it in place, and its buttons work in place.
+        const errors = watchErrors(page);
+        await page.goto(`${herald.base}/`);
+        await hydrated(page);
+        await page.locator('[data-testid=notification]', { hasText: 'Pager' }).locator('time').locator('xpath=..').click();
+        await page.waitForURL(/\/notifications\//);
+        const detail = page.locator('[data-testid=detail]');
+        await detail.waitFor();
+        const [from, to] = (await detail.locator('button', { hasText: /^Save$/ }).count()) ? ['Save', 'Unsave'] : ['Unsave', 'Save'];
+        await detail.locator('button', { hasText: new RegExp(`^${from}$`) }).click();
+        await detail.locator('button', { hasText: new RegExp(`^${to}$`) }).waitFor();
+        await detail.locator('button', { hasText: new RegExp(`^${to}$`) }).click();
+        await detail.locator('button', { hasText: new RegExp(`^${from}$`) }).waitFor();
+        assert.deepEqual(errors, []);
+      }
       await context.close();
     });
   });

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+use leptos_router::{LazyRoute, lazy_route};
 
 use crate::components::{SeverityIcon, StateButton};
 use crate::live::Live;
@@ -22,23 +23,33 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
     })
 }
 
-/// `/notifications/:id`: one notification in full, to a signed-in user. The resource is
-/// created here, outside `SignedIn`'s suspense, which may build its children more than once
-/// on the server (see `SignedIn`).
-#[component]
-pub fn DetailPage() -> impl IntoView {
-    let me = expect_context::<MeResource>();
-    let live = expect_context::<Live>();
-    let params = use_params_map();
-    let set_state = ServerAction::<SetStateForm>::new();
-    let item = Resource::new(
-        move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get(), live.resets.get()),
-        move |(id, ..)| async move {
-            signed_in(me, false).await?;
-            notification_detail(id).await
-        },
-    );
-    view! { <SignedIn><Detail item set_state /></SignedIn> }
+/// `/notifications/:id`, one notification in full to a signed-in user, as a lazy route: its
+/// code is loaded when it is first shown.
+pub struct DetailRoute;
+
+#[lazy_route]
+impl LazyRoute for DetailRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    /// The resource is created here, outside `SignedIn`'s suspense, which may build its
+    /// children more than once on the server (see `SignedIn`), and not in `data()`, whose
+    /// code stays in the main module.
+    fn view(_this: Self) -> AnyView {
+        let me = expect_context::<MeResource>();
+        let live = expect_context::<Live>();
+        let params = use_params_map();
+        let set_state = ServerAction::<SetStateForm>::new();
+        let item = Resource::new(
+            move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get(), live.resets.get()),
+            move |(id, ..)| async move {
+                signed_in(me, false).await?;
+                notification_detail(id).await
+            },
+        );
+        view! { <SignedIn><Detail item set_state /></SignedIn> }.into_any()
+    }
 }
 
 /// The notification, once loaded.

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::components::InPlaceForm;
@@ -23,10 +24,25 @@ pub async fn sign_in_options() -> Result<SignInMethods, ServerFnError> {
     Ok(SignInMethods { password: hub.auth.password_login, proxy: hub.auth.proxy.is_some() })
 }
 
+/// `/signin` as a lazy route: its code is loaded when it is first shown, which for most
+/// people is once.
+pub struct SignInRoute;
+
+#[lazy_route]
+impl LazyRoute for SignInRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <SignInPage /> }.into_any()
+    }
+}
+
 /// The sign-in form. Works without JavaScript: the form posts to the server function, which
 /// sets the session cookie and redirects.
 #[component]
-pub fn SignInPage() -> impl IntoView {
+fn SignInPage() -> impl IntoView {
     let action = expect_context::<Session>().sign_in;
     let options = Resource::new(|| (), |_| sign_in_options());
     let query = use_query_map();
