@@ -37,7 +37,7 @@ pub fn TopBar() -> impl IntoView {
                                     <span class="user" data-testid="signed-in-user" title=me.user_ref.clone()>
                                         {me.display_name.clone()}
                                     </span>
-                                    <InPlaceForm action=sign_out input=|| SignOut {} attr:class="inline-form">
+                                    <InPlaceForm action=sign_out input=|_| SignOut {} attr:class="inline-form">
                                         <button type="submit" class="link-button">"Sign out"</button>
                                     </InPlaceForm>
                                 }
@@ -239,7 +239,7 @@ pub fn StateButton(
 ) -> impl IntoView {
     let input = {
         let id = id.clone();
-        move || SetStateForm { id: id.clone(), field: field.to_string(), value: value.to_string() }
+        move |_: &_| SetStateForm { id: id.clone(), field: field.to_string(), value: value.to_string() }
     };
     view! {
         <InPlaceForm action input attr:class="inline-form">
@@ -259,8 +259,9 @@ pub fn StateButton(
 ///
 /// Leptos' `ActionForm` does the same by decoding the arguments from the fields with
 /// `serde_qs`, whose decoder the browser bundle then carries, instantiated for each form's
-/// arguments. The forms on every page know what they send from what they rendered, so they
-/// say it (the lazy routes' forms, whose fields people fill in, keep `ActionForm`).
+/// arguments. A form here says what it sends instead: what it rendered, and what was typed
+/// into its fields (read through their `NodeRef`s) or which button submitted it
+/// ([`submitted_by`]).
 #[component]
 pub fn InPlaceForm<S, I>(
     action: ServerAction<S>,
@@ -272,12 +273,12 @@ where
     S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
     S::Output: Send + Sync + 'static,
     S::Error: Send + Sync + 'static,
-    I: Fn() -> S + 'static,
+    I: Fn(&leptos::ev::SubmitEvent) -> S + 'static,
 {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         if !ev.default_prevented() {
             ev.prevent_default();
-            action.dispatch(input());
+            action.dispatch(input(&ev));
         }
     };
     view! {
@@ -285,6 +286,16 @@ where
             {children()}
         </form>
     }
+}
+
+/// The `value` of the button that submitted a form, as the form would post it with its name.
+pub fn submitted_by(ev: &leptos::ev::SubmitEvent) -> Option<String> {
+    ev.submitter().and_then(|button| button.get_attribute("value"))
+}
+
+/// What is typed into a form's input, as the form would post it.
+pub fn typed(input: NodeRef<leptos::html::Input>) -> String {
+    input.get_untracked().map(|i| i.value()).unwrap_or_default()
 }
 
 /// Active critical announcements the signed-in user has not dismissed (read): (id, title).

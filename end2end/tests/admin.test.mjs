@@ -214,6 +214,27 @@ describe('announcements', () => {
     for (const s of [admin, member, outsider]) await s.context.close();
   });
 
+  test('a draft is saved in place, loaded back by Edit, and withdrawn', async () => {
+    const admin = await signedIn('alice');
+    await compose(admin.page, { title: 'Draft memo', body: 'Not yet', audience: 'group:default/frontend' });
+    await admin.page.uncheck('input[name=forward]');
+    await admin.page.getByRole('button', { name: 'Save draft' }).click();
+    await admin.page.waitForFunction(() => /Draft saved/.test(document.querySelector('[data-testid=composer-result]')?.textContent ?? ''));
+    const row = admin.page.locator('[data-testid=announcement]', { hasText: 'Draft memo' });
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-state'), 'draft');
+    await admin.page.reload();
+    await hydrated(admin.page);
+    await row.getByRole('button', { name: 'Edit' }).click();
+    assert.equal(await admin.page.inputValue('#a-title'), 'Draft memo');
+    assert.equal(await admin.page.inputValue('#a-body'), 'Not yet');
+    assert.equal(await admin.page.inputValue('#a-audience'), 'group:default/frontend');
+    assert.equal(await admin.page.isChecked('input[name=forward]'), false, 'the draft was saved without forwarding');
+    await row.getByRole('button', { name: 'Withdraw' }).click();
+    await admin.page.locator('[data-testid=announcement][data-state=withdrawn]', { hasText: 'Draft memo' }).waitFor();
+    await admin.context.close();
+  });
+
   test('a scheduled announcement arrives at its time', async () => {
     const admin = await signedIn('alice');
     const member = await watching('dave');

@@ -12,6 +12,7 @@ use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
+use crate::components::{InPlaceForm, typed};
 use crate::live::Live;
 use crate::shell::{MeResource, signed_in};
 
@@ -297,15 +298,16 @@ fn Tokens(
         let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
         view! { <RelativeTime at rendered_at /> }
     };
+    let name = NodeRef::<leptos::html::Input>::new();
     view! {
         <section class="settings-section wide" id="tokens" aria-labelledby="tokens-title">
             <h2 id="tokens-title">"Service tokens"</h2>
             <p class="muted">"Publishers (CI jobs, services, scripts) authenticate with these; the name is the origin of what they publish."</p>
-            <ActionForm action=create attr:class="setting-row">
+            <InPlaceForm action=create input=move |_| CreateServiceToken { name: typed(name) } attr:class="setting-row">
                 <label for="service-name">"Origin"</label>
-                <input id="service-name" name="name" type="text" placeholder="external:ci" required maxlength="255" />
+                <input id="service-name" name="name" type="text" placeholder="external:ci" required maxlength="255" node_ref=name />
                 <button type="submit" class="button" disabled=move || clock.now.get().is_none()>"Create token"</button>
-            </ActionForm>
+            </InPlaceForm>
             <noscript><p class="muted">"Creating a token needs JavaScript (the token is shown once, in place)."</p></noscript>
             <p class="error" role="alert">{move || create.value().get().and_then(Result::err).map(message)}</p>
             {move || create.value().get().and_then(Result::ok).map(|secret| view! {
@@ -327,10 +329,10 @@ fn Tokens(
                                     {match t.revoked_at {
                                         Some(_) => view! { <span class="muted">"revoked"</span> }.into_any(),
                                         None => view! {
-                                            <ActionForm action=revoke attr:class="inline-form">
+                                            <InPlaceForm action=revoke input={let id = t.id.clone(); move |_| RevokeServiceToken { id: id.clone() }} attr:class="inline-form">
                                                 <input type="hidden" name="id" value=t.id.clone() />
                                                 <button type="submit" class="link-button danger" aria-label=format!("Revoke the token of {}", t.name)>"Revoke"</button>
-                                            </ActionForm>
+                                            </InPlaceForm>
                                         }.into_any(),
                                     }}
                                 </td>
@@ -380,10 +382,10 @@ fn Deliveries(
             </Form>
             <div class="list-bar">
                 <p class="muted" data-testid="deliveries-count">{format!("{} of {total}", rows.len())}</p>
-                <ActionForm action=retry attr:class="inline-form">
+                <InPlaceForm action=retry input=|_| RetryDeliveries { id: String::new() } attr:class="inline-form">
                     <input type="hidden" name="id" value="" />
                     <button type="submit" class="button">"Retry every dead delivery"</button>
-                </ActionForm>
+                </InPlaceForm>
             </div>
             {if rows.is_empty() {
                 view! { <p class="empty-state">"No deliveries match."</p> }.into_any()
@@ -410,10 +412,10 @@ fn Deliveries(
                                             <td class="muted">{d.last_error.clone().unwrap_or_default()}</td>
                                             <td>
                                                 {dead.then(|| view! {
-                                                    <ActionForm action=retry attr:class="inline-form">
+                                                    <InPlaceForm action=retry input={let id = d.id.clone(); move |_| RetryDeliveries { id: id.clone() }} attr:class="inline-form">
                                                         <input type="hidden" name="id" value=d.id.clone() />
                                                         <button type="submit" class="link-button">"Retry"</button>
-                                                    </ActionForm>
+                                                    </InPlaceForm>
                                                 })}
                                             </td>
                                         </tr>
@@ -487,13 +489,13 @@ fn Directory(users: Vec<UserRow>, groups: Vec<GroupRow>, import: ServerAction<Im
             </div>
             <h3>"Import catalog YAML"</h3>
             <p class="muted">"Backstage catalog entities of kind User and Group; importing again updates them (the same rules as herald import)."</p>
-            <ActionForm action=import attr:class="stack">
+            <InPlaceForm action=import input=move |_| ImportDirectory { yaml: yaml.get_untracked().map(|t| t.value()).unwrap_or_default() } attr:class="stack">
                 <label for="catalog-file">"File"</label>
                 <input id="catalog-file" type="file" accept=".yaml,.yml,text/yaml" on:change=load_file />
                 <label for="catalog-yaml">"YAML"</label>
                 <textarea id="catalog-yaml" name="yaml" rows="8" node_ref=yaml required data-testid="catalog-yaml"></textarea>
                 <button type="submit" class="button">"Import"</button>
-            </ActionForm>
+            </InPlaceForm>
             <p role="status" data-testid="import-result">
                 {move || import.value().get().map(|r| match r {
                     Ok(summary) => summary,

@@ -349,7 +349,7 @@ fn Results(
         <div class="list-bar">
             <bulk::BulkBar action=bulk selected page_ids />
             <p class="muted" data-testid="count">{format!("{first}–{last} of {}", data.total)}</p>
-            <InPlaceForm action=mark_all input=move || MarkAllRead { query: everything.clone() } attr:class="inline-form">
+            <InPlaceForm action=mark_all input=move |_| MarkAllRead { query: everything.clone() } attr:class="inline-form">
                 {fields.into_iter().map(|(k, v)| view! { <input type="hidden" name=format!("query[{k}]") value=v /> }).collect_view()}
                 <input type="hidden" name="query[sort]" value="" />
                 <input type="hidden" name="query[page]" value="1" />

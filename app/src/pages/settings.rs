@@ -8,6 +8,7 @@ use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
+use crate::components::{InPlaceForm, typed};
 use crate::live::Live;
 use crate::shell::{MeResource, SignedIn, signed_in};
 
@@ -269,7 +270,7 @@ fn Preferences(mark_read_on_open: bool, action: ServerAction<SetMarkReadOnOpen>)
     view! {
         <section class="settings-section" aria-labelledby="prefs-title">
             <h2 id="prefs-title">"Preferences"</h2>
-            <ActionForm action attr:class="setting-row">
+            <InPlaceForm action input=move |_| SetMarkReadOnOpen { enabled: (!mark_read_on_open).to_string() } attr:class="setting-row">
                 <input type="hidden" name="enabled" value=(!mark_read_on_open).to_string() />
                 <span id="mark-read-label">"Mark a notification read when I open its link"</span>
                 <button
@@ -281,7 +282,7 @@ fn Preferences(mark_read_on_open: bool, action: ServerAction<SetMarkReadOnOpen>)
                 >
                     {if mark_read_on_open { "On" } else { "Off" }}
                 </button>
-            </ActionForm>
+            </InPlaceForm>
             <BrowserNotifications />
         </section>
     }
@@ -295,19 +296,21 @@ fn EmailMode(mode: String, action: ServerAction<SetEmailMode>) -> impl IntoView 
         ("hourly", "An hourly digest"),
         ("daily", "A daily digest"),
     ];
+    let select = NodeRef::<leptos::html::Select>::new();
+    let input = move |_: &_| SetEmailMode { mode: select.get_untracked().map(|s| s.value()).unwrap_or_default() };
     view! {
         <section class="settings-section" aria-labelledby="email-title">
             <h2 id="email-title">"Email"</h2>
-            <ActionForm action attr:class="setting-row">
+            <InPlaceForm action input attr:class="setting-row">
                 <label for="email-mode">"Send me email"</label>
-                <select id="email-mode" name="mode" data-testid="email-mode">
+                <select id="email-mode" name="mode" data-testid="email-mode" node_ref=select>
                     {options
                         .into_iter()
                         .map(|(value, label)| view! { <option value=value selected=mode == value>{label}</option> })
                         .collect_view()}
                 </select>
                 <button type="submit" class="button">"Save"</button>
-            </ActionForm>
+            </InPlaceForm>
         </section>
     }
 }
@@ -318,6 +321,7 @@ fn Webhook(url: Option<String>, set: ServerAction<SetWebhook>, remove: ServerAct
     let clock = expect_context::<crate::clock::Clock>();
     let secret = move || set.value().get().and_then(Result::ok);
     let error = move || set.value().get().and_then(Result::err).map(crate::components::error_text);
+    let field = NodeRef::<leptos::html::Input>::new();
     view! {
         <section class="settings-section" aria-labelledby="webhook-title">
             <h2 id="webhook-title">"Webhook"</h2>
@@ -328,20 +332,20 @@ fn Webhook(url: Option<String>, set: ServerAction<SetWebhook>, remove: ServerAct
                 Some(u) => view! {
                     <div class="setting-row">
                         <code data-testid="webhook-url">{u}</code>
-                        <ActionForm action=remove attr:class="inline-form">
+                        <InPlaceForm action=remove input=|_| RemoveWebhook {} attr:class="inline-form">
                             <button type="submit" class="link-button danger">"Remove"</button>
-                        </ActionForm>
+                        </InPlaceForm>
                     </div>
                 }
                 .into_any(),
                 None => ().into_any(),
             }}
-            <ActionForm action=set attr:class="setting-row">
+            <InPlaceForm action=set input=move |_| SetWebhook { url: typed(field) } attr:class="setting-row">
                 <label for="webhook-url">"URL"</label>
-                <input id="webhook-url" name="url" type="url" placeholder="https://example.com/herald" required />
+                <input id="webhook-url" name="url" type="url" placeholder="https://example.com/herald" required node_ref=field />
                 // The secret is shown in place, once, so this needs JavaScript (as tokens do).
                 <button type="submit" class="button" disabled=move || clock.now.get().is_none()>"Save webhook"</button>
-            </ActionForm>
+            </InPlaceForm>
             <p class="error" role="alert">{error}</p>
             {move || secret().map(|s| view! {
                 <div class="token-created" role="status">
@@ -364,9 +368,18 @@ fn Matrix(settings: NotificationSettings, action: ServerAction<SetChannelSetting
         } else {
             format!("{channel}: {origin}, topic {topic}")
         };
+        let input = {
+            let (channel, origin, topic) = (channel.clone(), origin.clone(), topic.clone());
+            move |_: &_| SetChannelSetting {
+                channel: channel.clone(),
+                origin: origin.clone(),
+                topic: topic.clone(),
+                enabled: (!on).to_string(),
+            }
+        };
         view! {
             <td>
-                <ActionForm action attr:class="inline-form">
+                <InPlaceForm action input attr:class="inline-form">
                     <input type="hidden" name="channel" value=channel />
                     <input type="hidden" name="origin" value=origin />
                     <input type="hidden" name="topic" value=topic />
@@ -375,7 +388,7 @@ fn Matrix(settings: NotificationSettings, action: ServerAction<SetChannelSetting
                         {if on { "On" } else { "Off" }}
                         <span class="visually-hidden">{format!(" — {label}")}</span>
                     </button>
-                </ActionForm>
+                </InPlaceForm>
             </td>
         }
     };
@@ -455,19 +468,20 @@ fn Tokens(
     let clock = expect_context::<crate::clock::Clock>();
     let created = move || create.value().get().and_then(Result::ok);
     let error = move || create.value().get().and_then(Result::err).map(crate::components::error_text);
+    let name = NodeRef::<leptos::html::Input>::new();
     view! {
         <section class="settings-section" aria-labelledby="tokens-title">
             <h2 id="tokens-title">"Personal access tokens"</h2>
             <p class="muted">
                 "A token acts as you on the API (reading your inbox, e.g. from a script). It cannot publish."
             </p>
-            <ActionForm action=create attr:class="setting-row">
+            <InPlaceForm action=create input=move |_| CreatePersonalToken { name: typed(name) } attr:class="setting-row">
                 <label for="token-name">"Name"</label>
-                <input id="token-name" name="name" type="text" maxlength="100" placeholder="e.g. laptop CLI" required />
+                <input id="token-name" name="name" type="text" maxlength="100" placeholder="e.g. laptop CLI" required node_ref=name />
                 // The secret is shown in place, once: without JavaScript the page would reload
                 // and lose it, so creating needs JavaScript.
                 <button type="submit" class="button" disabled=move || clock.now.get().is_none()>"Create token"</button>
-            </ActionForm>
+            </InPlaceForm>
             <noscript><p class="muted">"Creating a token needs JavaScript (the token is shown once, in place)."</p></noscript>
             <p class="error" role="alert">{error}</p>
             {move || created().map(|t| view! {
@@ -489,10 +503,10 @@ fn Tokens(
                                     <td>{when(t.created_at)}</td>
                                     <td>{match t.last_used_at { Some(ms) => when(ms).into_any(), None => view! { "never" }.into_any() }}</td>
                                     <td>
-                                        <ActionForm action=revoke attr:class="inline-form">
+                                        <InPlaceForm action=revoke input={let id = t.id.clone(); move |_| RevokePersonalToken { id: id.clone() }} attr:class="inline-form">
                                             <input type="hidden" name="id" value=t.id.clone() />
                                             <button type="submit" class="link-button danger" aria-label=format!("Revoke “{}”", t.name)>"Revoke"</button>
-                                        </ActionForm>
+                                        </InPlaceForm>
                                     </td>
                                 </tr>
                             }).collect_view()}

@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
-use crate::components::InPlaceForm;
+use crate::components::{InPlaceForm, typed};
 use crate::session::SignIn;
 use crate::shell::Session;
 
@@ -49,8 +49,7 @@ fn SignInPage() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
     let error = move || action.value().get().and_then(|r| r.err()).map(crate::components::error_text);
     let (username, password) = (NodeRef::<leptos::html::Input>::new(), NodeRef::<leptos::html::Input>::new());
-    let field = |input: NodeRef<leptos::html::Input>| input.get_untracked().map(|i| i.value()).unwrap_or_default();
-    let signing_in = move || SignIn { username: field(username), password: field(password), next: Some(next()) };
+    let signing_in = move |_: &_| SignIn { username: typed(username), password: typed(password), next: Some(next()) };
     view! {
         <Title text="Sign in" />
         <section class="signin">

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::components::error_text as message;
+use crate::components::{InPlaceForm, submitted_by};
 use crate::live::Live;
 use crate::shell::{MeResource, signed_in};
 
@@ -296,6 +297,29 @@ impl Fields {
         self.publish_at.set(local_input(a.publish_at, tz));
         self.expires_at.set(local_input(a.expires_at, tz));
     }
+
+    /// What the composer's form posts, submitted by the button of `ev` (publish, schedule or
+    /// save a draft) from a browser `tz` minutes east of UTC: the fields hold these signals.
+    fn arguments(&self, ev: &leptos::ev::SubmitEvent, tz: i32) -> SaveAnnouncement {
+        SaveAnnouncement {
+            id: self.id.get_untracked(),
+            title: self.title.get_untracked(),
+            body: self.body.get_untracked(),
+            link: self.link.get_untracked(),
+            severity: self.severity.get_untracked(),
+            topic: self.topic.get_untracked(),
+            icon: Some(self.icon.get_untracked()),
+            audience_kind: if self.everyone.get_untracked() { "everyone" } else { "chosen" }.to_string(),
+            audience: self.audience.get_untracked(),
+            excluded: self.excluded.get_untracked(),
+            // A checkbox posts its value only when it is checked.
+            forward: self.forward.get_untracked().then(|| "on".to_string()),
+            publish_at: self.publish_at.get_untracked(),
+            expires_at: self.expires_at.get_untracked(),
+            tz: Some(tz),
+            intent: submitted_by(ev).unwrap_or_default(),
+        }
+    }
 }
 
 /// The announcements section's state: its actions, the composer's fields and every resource
@@ -426,7 +450,7 @@ fn Composer(state: AnnouncementsState) -> impl IntoView {
     };
     let text = move |signal: RwSignal<String>| move |ev: leptos::ev::Event| signal.set(event_target_value(&ev));
     view! {
-        <ActionForm action=save attr:class="composer" attr:data-testid="composer">
+        <InPlaceForm action=save input=move |ev| fields.arguments(ev, clock.tz.get_untracked()) attr:class="composer" attr:data-testid="composer">
             <input type="hidden" name="id" prop:value=move || fields.id.get() />
             <input type="hidden" name="tz" prop:value=move || clock.tz.get().to_string() />
             <p class="muted">{move || if fields.id.get().is_empty() { "New announcement".to_string() } else { "Editing an announcement".to_string() }}</p>
@@ -501,7 +525,7 @@ fn Composer(state: AnnouncementsState) -> impl IntoView {
                     Err(e) => view! { <span class="error">{message(e)}</span> }.into_any(),
                 })}
             </p>
-        </ActionForm>
+        </InPlaceForm>
     }
 }
 
@@ -546,10 +570,10 @@ fn AnnouncementList(rows: Vec<AnnouncementView>, state: AnnouncementsState) -> i
                                         <button type="button" class="link-button" on:click=move |_| shown.set(Some(id.clone()))>"Read receipts"</button>
                                     })}
                                     {editable.then(|| view! {
-                                        <ActionForm action=withdraw attr:class="inline-form">
+                                        <InPlaceForm action=withdraw input={let id = id2.clone(); move |_| WithdrawAnnouncement { id: id.clone() }} attr:class="inline-form">
                                             <input type="hidden" name="id" value=id2.clone() />
                                             <button type="submit" class="link-button danger">"Withdraw"</button>
-                                        </ActionForm>
+                                        </InPlaceForm>
                                     })}
                                 </td>
                             </tr>

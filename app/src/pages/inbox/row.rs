@@ -128,7 +128,7 @@ fn SnoozeMenu(id: String) -> impl IntoView {
         let id = id.clone();
         let input = {
             let id = id.clone();
-            move || SnoozeForm { id: id.clone(), choice: value.to_string(), tz: Some(clock.tz.get_untracked()) }
+            move |_: &_| SnoozeForm { id: id.clone(), choice: value.to_string(), tz: Some(clock.tz.get_untracked()) }
         };
         view! {
             <InPlaceForm action=ctx.snooze input=input attr:class="inline-form">
