@@ -251,39 +251,59 @@ async fn postgres_refresh_leaves_a_busy_table_for_the_next_turn() {
 /// How many entries wait in the pending lists of the search's trigram indexes (read with
 /// contrib's `pgstattuple`, which the tests' superuser may install).
 async fn pending_trigrams(db: &Db) -> i64 {
-    let pending = "SELECT CAST(SUM(g.pending_tuples) AS BIGINT) FROM (VALUES ('notifications_title_trgm'),
-         ('notifications_description_trgm')) AS i (name), LATERAL pgstatginindex(i.name::regclass) AS g";
+    let pending = "SELECT CAST(SUM(g.pending_tuples) AS BIGINT) FROM (VALUES ('notifications_user_text'),
+         ('notifications_broadcast_text')) AS i (name), LATERAL pgstatginindex(i.name::regclass) AS g";
     let crate::db::Pool::Postgres(pool) = db.writer() else { unreachable!("a PostgreSQL database") };
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pgstattuple").execute(pool).await.unwrap();
     sqlx::query_scalar(pending).fetch_one(pool).await.unwrap()
 }
 
 #[tokio::test]
-async fn postgres_searches_read_the_trigram_indexes() {
+async fn postgres_searches_read_the_users_own_matches_only() {
     let (db, name) = postgres_database().await;
+    // Bob's inbox is full of deploys; alice has ten, in their descriptions, and so do five
+    // broadcasts.
+    let deploys = [
+        "INSERT INTO notifications (id, user_ref, origin, created, title, severity)
+         SELECT 'b' || k, 'user:default/bob', 'external:test', k, 'deploy ' || k, 2 FROM generate_series(1, 5000) AS k",
+        "INSERT INTO notifications (id, user_ref, origin, created, title, description, severity)
+         SELECT 'd' || k, CASE WHEN k <= 10 THEN 'user:default/alice' END, 'external:test', k, 'notification',
+                'Deploy ' || k, 2
+         FROM generate_series(1, 15) AS k",
+    ];
+    for statement in deploys {
+        execute(&db, statement).await;
+    }
     // The refresh merges what the insertions left in the indexes' pending lists, which every
     // search would otherwise read through.
     assert!(pending_trigrams(&db).await > 0, "the filling left nothing pending");
     refreshed(&db).await;
     assert_eq!(pending_trigrams(&db).await, 0, "the refresh left trigrams pending");
-    let q = ListQuery { filter: Filter { search: Some("deploy".into()), ..Filter::default() }, ..ListQuery::default() };
-    let through_indexes = |p: &str| {
-        p.contains("Bitmap Index Scan on notifications_title_trgm")
-            && p.contains("Bitmap Index Scan on notifications_description_trgm")
+    let search = |text: &str| ListQuery {
+        filter: Filter { search: Some(text.into()), ..Filter::default() },
+        ..ListQuery::default()
     };
-    // A text no row holds: the count and the page ask the indexes and read no notification.
-    let counted = count_sql(Backend::Postgres, &alice(), None, &q.filter);
-    let plan = postgres_plan(&db, counted.clone()).await;
-    assert!(through_indexes(&plan), "count:\n{plan}");
-    assert_eq!(postgres_rows_read(&db, counted).await, 0, "count:\n{plan}");
-    let sorted = page_sql(Backend::Postgres, &alice(), None, &q, false, None).unwrap();
-    let plan = postgres_plan(&db, sorted.clone()).await;
-    assert!(through_indexes(&plan), "page:\n{plan}");
-    assert_eq!(postgres_rows_read(&db, sorted).await, 0, "page:\n{plan}");
+    let through_indexes = |p: &str| {
+        p.contains("Bitmap Index Scan on notifications_user_text")
+            && p.contains("Bitmap Index Scan on notifications_broadcast_text")
+    };
+    // The count and the page read alice's matches and the broadcasts', none of bob's 5,000.
+    for (text, found) in [("deploy", 15), ("nowhere", 0)] {
+        let q = search(text);
+        assert_eq!(count(&db, &alice(), None, &q.filter).await.unwrap(), found);
+        let counted = count_sql(Backend::Postgres, &alice(), None, &q.filter);
+        let plan = postgres_plan(&db, counted.clone()).await;
+        assert!(through_indexes(&plan), "count of {text}:\n{plan}");
+        assert_eq!(postgres_rows_read(&db, counted).await, found as u64, "count of {text}:\n{plan}");
+        let sorted = page_sql(Backend::Postgres, &alice(), None, &q, false, None).unwrap();
+        let plan = postgres_plan(&db, sorted.clone()).await;
+        assert!(through_indexes(&plan), "page of {text}:\n{plan}");
+        assert_eq!(postgres_rows_read(&db, sorted).await, found as u64, "page of {text}:\n{plan}");
+    }
 
     // Too short for trigrams: the inbox is walked in its order.
-    let short = ListQuery { filter: Filter { search: Some("de".into()), ..Filter::default() }, ..q };
-    let scanned = postgres_plan(&db, page_sql(Backend::Postgres, &alice(), None, &short, false, None).unwrap()).await;
-    assert!(!scanned.contains("_trgm"), "short text:\n{scanned}");
+    let scanned =
+        postgres_plan(&db, page_sql(Backend::Postgres, &alice(), None, &search("de"), false, None).unwrap()).await;
+    assert!(!scanned.contains("_text "), "short text:\n{scanned}");
     drop_scratch_postgres(db, name).await;
 }
