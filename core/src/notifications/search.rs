@@ -6,9 +6,10 @@
 //! phrase matches exactly the rows that hold it in either column, in any case. On PostgreSQL
 //! the condition stays a `LIKE` on the lower-cased columns, which `pg_trgm`'s GIN indexes
 //! answer: one over the personal notifications that holds each row's recipient beside its
-//! trigrams (`btree_gin`, migration 0010), so that a user's search reads and rechecks only
-//! that user's matches, and one over the broadcasts. A text shorter than three characters has no trigram and is matched by a `LIKE`
-//! scan on both engines (on SQLite, `LOWER` folds only ASCII letters).
+//! trigrams (`btree_gin`, PostgreSQL's migration 0010), so that a user's search reads and
+//! rechecks only that user's matches, and one over the broadcasts. A text shorter than three
+//! characters has no trigram and is matched by a `LIKE` scan on both engines (on SQLite,
+//! `LOWER` folds only ASCII letters).
 //!
 //! SQLite's index is written behind the notifications (migration 0010): indexing them in the
 //! transaction that stores them cost each transaction a new index segment, about as much
