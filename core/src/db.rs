@@ -10,11 +10,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::sync::Arc;
 
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use tokio::sync::Notify;
 
 use crate::group_commit::Committer;
@@ -53,10 +53,15 @@ enum Pools {
     /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
     /// from read to write transactions.
     Sqlite {
-        read: Readers,
+        read: Readers<SqliteConnection>,
         write: SqlitePool,
     },
-    Postgres(PgPool),
+    /// PostgreSQL's reads go through [`Readers`] too, which spare them sqlx's two pings per
+    /// statement; writes, transactions and `LISTEN` use sqlx's pool.
+    Postgres {
+        read: Readers<PgConnection>,
+        pool: PgPool,
+    },
 }
 
 /// A borrowed pool of either engine; what [`with_pool!`](crate::with_pool) matches on.
@@ -65,8 +70,10 @@ pub enum Pool<'a> {
     /// SQLite's writer.
     Sqlite(&'a SqlitePool),
     /// SQLite's readers.
-    SqliteRead(&'a Readers),
+    SqliteRead(&'a Readers<SqliteConnection>),
     Postgres(&'a PgPool),
+    /// PostgreSQL's readers.
+    PostgresRead(&'a Readers<PgConnection>),
 }
 
 /// A write transaction on either engine.
@@ -101,6 +108,7 @@ macro_rules! with_pool {
             $crate::db::Pool::Sqlite($c) => $body,
             $crate::db::Pool::SqliteRead($c) => $body,
             $crate::db::Pool::Postgres($c) => $body,
+            $crate::db::Pool::PostgresRead($c) => $body,
         }
     };
 }
@@ -127,11 +135,15 @@ macro_rules! with_tx {
     }};
 }
 
+/// How long a PostgreSQL connection may sit idle and still be lent without a ping first.
+const TRUSTED_IDLE: Duration = Duration::from_millis(500);
+
 /// How to size the pools.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
-    /// Most connections open at once (SQLite: readers; the writer is always one); `None` for
-    /// the engine's default, [`default_max_connections`].
+    /// Most connections open at once per pool: the readers, and on PostgreSQL as many again
+    /// for writes (SQLite's writer is always one); `None` for the defaults,
+    /// [`default_max_connections`] and [`default_write_connections`].
     pub max_connections: Option<u32>,
     /// How long a query waits for a connection before failing.
     pub acquire_timeout: Duration,
@@ -143,21 +155,26 @@ impl Default for PoolSettings {
     }
 }
 
-/// The default pool size: twice the CPU cores, at least 4 on SQLite and 8 on PostgreSQL.
+/// The default number of readers, on either engine: twice the CPU cores, at least 4.
 ///
 /// Queries are short and mostly use the CPU, so more connections than that add only their
 /// cost: on SQLite each reader is a thread with its own page cache (and, with glibc, its own
 /// allocator arena); on two cores, 8 readers held 96 MiB at the benchmark's peak, 4 held
-/// 64 MiB and served as fast. PostgreSQL's one pool also holds the connection that listens
-/// for other instances' events and the writers queued on the event-log lock, so it keeps
-/// more.
-pub fn default_max_connections(backend: Backend) -> u32 {
+/// 64 MiB and served as fast. On PostgreSQL each is a server process.
+pub fn default_max_connections() -> u32 {
+    twice_the_cores().max(4)
+}
+
+/// The default size of PostgreSQL's pool for writes: twice the CPU cores, at least 8. It also
+/// holds the connection that listens for other instances' events and the writers queued on
+/// the event-log lock, so it keeps more than the readers.
+pub fn default_write_connections() -> u32 {
+    twice_the_cores().max(8)
+}
+
+fn twice_the_cores() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let twice = u32::try_from(cores * 2).unwrap_or(u32::MAX);
-    match backend {
-        Backend::Sqlite => twice.max(4),
-        Backend::Postgres => twice.max(8),
-    }
+    u32::try_from(cores * 2).unwrap_or(u32::MAX)
 }
 
 impl Db {
@@ -167,11 +184,29 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("database_url: {e}")))?;
             let pool = PgPoolOptions::new()
-                .max_connections(settings.max_connections.unwrap_or(default_max_connections(Backend::Postgres)))
+                .max_connections(settings.max_connections.unwrap_or(default_write_connections()))
                 .acquire_timeout(settings.acquire_timeout)
-                .connect_with(options)
+                // This pool serves writes, transactions and `LISTEN`; reads go through `Readers`.
+                // sqlx pings every connection it lends and again every one it takes back: two
+                // round trips, and on a busy machine two wake-ups of the server's process, around
+                // each statement. The ping on return stays (it flushes what a dropped query or
+                // transaction left behind). The one on lending finds a socket that died while
+                // idle; a connection back from use moments ago cannot have, so as HikariCP does
+                // (its `aliveBypassWindowMs`), only a connection idle longer than that is pinged.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= TRUSTED_IDLE {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .connect_with(options.clone())
                 .await?;
-            Ok(Db::new(Pools::Postgres(pool)))
+            let size = settings.max_connections.unwrap_or(default_max_connections());
+            let read = Readers::open(options, size, settings.acquire_timeout, Some(TRUSTED_IDLE)).await?;
+            Ok(Db::new(Pools::Postgres { read, pool }))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Error::Config(format!("database_url: {e}")))?
@@ -204,8 +239,8 @@ impl Db {
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
-            let size = settings.max_connections.unwrap_or(default_max_connections(Backend::Sqlite));
-            let read = Readers::open(options, size, settings.acquire_timeout).await?;
+            let size = settings.max_connections.unwrap_or(default_max_connections());
+            let read = Readers::open(options, size, settings.acquire_timeout, None).await?;
             Ok(Db::new(Pools::Sqlite { read, write }))
         } else {
             Err(Error::Config(format!(
@@ -219,7 +254,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match &self.pools {
             Pools::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
-            Pools::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Pools::Postgres { pool, .. } => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -228,7 +263,7 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match &self.pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
-            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Postgres { .. } => Backend::Postgres,
         }
     }
 
@@ -236,7 +271,7 @@ impl Db {
     pub fn reader(&self) -> Pool<'_> {
         match &self.pools {
             Pools::Sqlite { read, .. } => Pool::SqliteRead(read),
-            Pools::Postgres(pool) => Pool::Postgres(pool),
+            Pools::Postgres { read, .. } => Pool::PostgresRead(read),
         }
     }
 
@@ -244,7 +279,7 @@ impl Db {
     pub fn writer(&self) -> Pool<'_> {
         match &self.pools {
             Pools::Sqlite { write, .. } => Pool::Sqlite(write),
-            Pools::Postgres(pool) => Pool::Postgres(pool),
+            Pools::Postgres { pool, .. } => Pool::Postgres(pool),
         }
     }
 
@@ -252,7 +287,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx> {
         let inner = match &self.pools {
             Pools::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
-            Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+            Pools::Postgres { pool, .. } => TxInner::Postgres(pool.begin().await?),
         };
         Ok(Tx {
             inner,
@@ -301,7 +336,10 @@ impl Db {
                 read.close().await;
                 write.close().await;
             }
-            Pools::Postgres(pool) => pool.close().await,
+            Pools::Postgres { read, pool } => {
+                read.close().await;
+                pool.close().await;
+            }
         }
     }
 
@@ -309,7 +347,7 @@ impl Db {
     pub fn is_closed(&self) -> bool {
         match &self.pools {
             Pools::Sqlite { read, .. } => read.is_closed(),
-            Pools::Postgres(pool) => pool.is_closed(),
+            Pools::Postgres { pool, .. } => pool.is_closed(),
         }
     }
 
@@ -330,7 +368,7 @@ impl Db {
     /// The PostgreSQL pool, when this is PostgreSQL (for `LISTEN`).
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pools {
-            Pools::Postgres(pool) => Some(pool),
+            Pools::Postgres { pool, .. } => Some(pool),
             Pools::Sqlite { .. } => None,
         }
     }

@@ -1,69 +1,92 @@
-//! SQLite's readers: a pool that lends a connection and takes it back without talking to it.
+//! The readers: a pool that lends a connection and takes it back without talking to it.
 //!
-//! A SQLite connection in sqlx lives on a thread of its own; every statement is handed to that
-//! thread and its rows handed back, two thread wake-ups. sqlx's general pool adds two more
-//! round trips per use: it pings a connection when lending it (`test_before_acquire`) and
-//! again, from a task it spawns, when taking it back (to flush what a cancelled query left
-//! behind). For a network database that guards against dead sockets; for a file opened by
-//! this process there is nothing to find, and on two cores those hand-offs were most of a
-//! publish's CPU time (see docs/performance.md). This pool does neither: a lease is a permit
+//! sqlx's general pool adds two round trips to every statement: it pings a connection when
+//! lending it (`test_before_acquire`) and again, from a task it spawns, when taking it back
+//! (to flush what a cancelled query left behind). This pool does neither: a lease is a permit
 //! and a connection popped from a list, and giving it back is a push.
 //!
-//! What the ping on return flushed is already safe here: a query whose future is dropped
-//! midway leaves its connection's thread to finish the statement it is on, and sqlx resets a
-//! statement when its iteration ends, so the next borrower's command simply queues behind it
-//! and finds no read transaction left open. A connection whose thread died is not given back.
+//! - **SQLite.** A connection in sqlx lives on a thread of its own; every statement is handed
+//!   to that thread and its rows handed back, two thread wake-ups. The pings doubled that, and
+//!   for a file opened by this process there is nothing for them to find; on two cores those
+//!   hand-offs were most of a publish's CPU time (see docs/performance.md).
+//! - **PostgreSQL.** Each ping is a round trip to the server and, on a busy machine, a wake-up
+//!   of the server's process and of Herald's. A connection lent again within
+//!   [`Readers::open`]'s `trust_idle` of coming back cannot have found its socket dead in the
+//!   meantime, so only one idle longer is pinged first, as HikariCP does with its
+//!   `aliveBypassWindowMs`.
+//!
+//! What the ping on return flushed is already safe here, as these connections only read and
+//! never hold a transaction. On SQLite, a query whose future is dropped midway leaves its
+//! connection's thread to finish the statement it is on, and sqlx resets a statement when its
+//! iteration ends, so the next borrower's command queues behind it and finds no read
+//! transaction left open. On PostgreSQL, sqlx counts the replies a connection still owes and
+//! reads them before its next command. A connection whose thread died or whose socket failed
+//! is not given back.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, TryStreamExt};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteQueryResult, SqliteRow, SqliteStatement};
-use sqlx::{Connection, Either, Execute, Executor, Sqlite};
+use sqlx::{Connection, Database, Describe, Either, Execute, Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A pool of SQLite connections for statements that only read. Cheap to clone.
-#[derive(Clone)]
-pub struct Readers {
-    inner: Arc<Inner>,
+/// A pool of connections for statements that only read. Cheap to clone.
+pub struct Readers<C: Connection> {
+    inner: Arc<Inner<C>>,
 }
 
-struct Inner {
-    options: SqliteConnectOptions,
-    /// Connections not lent out, most recently returned last (the warmest page cache).
-    idle: Mutex<Vec<SqliteConnection>>,
+struct Inner<C: Connection> {
+    options: C::Options,
+    /// Connections not lent out, with when each came back; most recently returned last (the
+    /// warmest cache).
+    idle: Mutex<Vec<(C, Instant)>>,
     /// One permit per connection that may be open.
     permits: Arc<Semaphore>,
     size: u32,
     acquire_timeout: Duration,
+    /// How long a connection may sit idle and be lent without a ping; `None`: never pinged.
+    trust_idle: Option<Duration>,
     closed: AtomicBool,
 }
 
 /// A connection lent by [`Readers`]; it goes back when dropped.
-struct Lease {
-    conn: Option<SqliteConnection>,
-    /// Set when the connection's thread is gone, so that it is not lent again.
+struct Lease<C: Connection> {
+    conn: Option<C>,
+    /// Set when the connection cannot serve again, so that it is not lent again.
     broken: bool,
-    inner: Arc<Inner>,
+    inner: Arc<Inner<C>>,
     // Released after `conn` is back in the idle list (fields drop after `Drop::drop`).
     _permit: OwnedSemaphorePermit,
 }
 
-impl Readers {
-    /// Opens one connection at once (so that a file that cannot be opened fails here) and
-    /// up to `size` in all as readers are needed.
-    pub async fn open(options: SqliteConnectOptions, size: u32, acquire_timeout: Duration) -> sqlx::Result<Readers> {
+impl<C: Connection> Clone for Readers<C> {
+    fn clone(&self) -> Self {
+        Readers { inner: self.inner.clone() }
+    }
+}
+
+impl<C: Connection> Readers<C> {
+    /// Opens one connection at once (so that a database that cannot be reached fails here)
+    /// and up to `size` in all as readers are needed. A connection idle longer than
+    /// `trust_idle` is pinged before it is lent again; `None` never pings.
+    pub async fn open(
+        options: C::Options,
+        size: u32,
+        acquire_timeout: Duration,
+        trust_idle: Option<Duration>,
+    ) -> sqlx::Result<Readers<C>> {
         let size = size.max(1);
-        let first = SqliteConnection::connect_with(&options).await?;
+        let first = C::connect_with(&options).await?;
         let inner = Inner {
             options,
-            idle: Mutex::new(vec![first]),
+            idle: Mutex::new(vec![(first, Instant::now())]),
             permits: Arc::new(Semaphore::new(size as usize)),
             size,
             acquire_timeout,
+            trust_idle,
             closed: AtomicBool::new(false),
         };
         Ok(Readers { inner: Arc::new(inner) })
@@ -75,7 +98,7 @@ impl Readers {
     }
 
     /// Refuses new leases, waits for the lent connections to come back, and closes every
-    /// connection (each thread closes its SQLite handle before this returns).
+    /// connection (each SQLite thread closes its handle before this returns).
     pub async fn close(&self) {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -84,14 +107,14 @@ impl Readers {
         // and gives its permit straight back).
         let all = self.inner.permits.acquire_many(self.inner.size).await;
         let idle = std::mem::take(&mut *self.inner.idle.lock().expect("readers lock"));
-        for conn in idle {
+        for (conn, _) in idle {
             let _ = conn.close().await;
         }
         self.inner.permits.close();
         drop(all);
     }
 
-    async fn lease(&self) -> sqlx::Result<Lease> {
+    async fn lease(&self) -> sqlx::Result<Lease<C>> {
         let permit = tokio::time::timeout(self.inner.acquire_timeout, self.inner.permits.clone().acquire_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -99,40 +122,49 @@ impl Readers {
         if self.is_closed() {
             return Err(sqlx::Error::PoolClosed);
         }
-        let idle = self.inner.idle.lock().expect("readers lock").pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => SqliteConnection::connect_with(&self.inner.options).await?,
+        let conn = loop {
+            let idle = self.inner.idle.lock().expect("readers lock").pop();
+            let Some((mut conn, since)) = idle else { break C::connect_with(&self.inner.options).await? };
+            match self.inner.trust_idle {
+                Some(trusted) if since.elapsed() >= trusted => {
+                    // One that fails its ping is dropped, and the next idle one tried.
+                    if conn.ping().await.is_ok() {
+                        break conn;
+                    }
+                    tracing::info!("a reader's connection failed its ping and was closed");
+                }
+                _ => break conn,
+            }
         };
         Ok(Lease { conn: Some(conn), broken: false, inner: self.inner.clone(), _permit: permit })
     }
 }
 
-impl Lease {
-    fn conn(&mut self) -> &mut SqliteConnection {
+impl<C: Connection> Lease<C> {
+    fn conn(&mut self) -> &mut C {
         self.conn.as_mut().expect("a lease holds its connection until dropped")
     }
 
     /// Notes an error that means the connection cannot serve again.
     fn check<T>(&mut self, outcome: sqlx::Result<T>) -> sqlx::Result<T> {
-        if let Err(sqlx::Error::WorkerCrashed | sqlx::Error::Io(_)) = &outcome {
+        if let Err(sqlx::Error::WorkerCrashed | sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) = &outcome {
             self.broken = true;
         }
         outcome
     }
 }
 
-impl Drop for Lease {
+impl<C: Connection> Drop for Lease<C> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if !self.broken && !self.inner.closed.load(Ordering::Acquire) {
-            self.inner.idle.lock().expect("readers lock").push(conn);
+            self.inner.idle.lock().expect("readers lock").push((conn, Instant::now()));
         }
-        // Otherwise the connection is dropped, which ends its thread.
+        // Otherwise the connection is dropped, which ends its thread or closes its socket.
     }
 }
 
-impl fmt::Debug for Readers {
+impl<C: Connection> fmt::Debug for Readers<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Readers")
             .field("size", &self.inner.size)
@@ -142,13 +174,20 @@ impl fmt::Debug for Readers {
     }
 }
 
-impl<'p> Executor<'p> for &'_ Readers {
-    type Database = Sqlite;
+type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 
-    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, sqlx::Result<Either<SqliteQueryResult, SqliteRow>>>
+impl<'p, C> Executor<'p> for &'_ Readers<C>
+where
+    // Connections are owned, never borrowed.
+    C: Connection + 'static,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+{
+    type Database = C::Database;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, sqlx::Result<Step<C::Database>>>
     where
         'p: 'e,
-        E: 'q + Execute<'q, Sqlite>,
+        E: 'q + Execute<'q, C::Database>,
     {
         // The rows are collected before they are handed on, as `fetch_all` (what Herald's
         // reads use) would anyway: a stream that borrowed the lease could not own it.
@@ -161,10 +200,10 @@ impl<'p> Executor<'p> for &'_ Readers {
         Box::pin(stream::once(rows).map_ok(|rows| stream::iter(rows.into_iter().map(Ok))).try_flatten())
     }
 
-    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, sqlx::Result<Option<SqliteRow>>>
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, sqlx::Result<Option<<C::Database as Database>::Row>>>
     where
         'p: 'e,
-        E: 'q + Execute<'q, Sqlite>,
+        E: 'q + Execute<'q, C::Database>,
     {
         let readers = self.clone();
         Box::pin(async move {
@@ -177,8 +216,8 @@ impl<'p> Executor<'p> for &'_ Readers {
     fn prepare_with<'e, 'q: 'e>(
         self,
         sql: &'q str,
-        parameters: &'e [sqlx::sqlite::SqliteTypeInfo],
-    ) -> BoxFuture<'e, sqlx::Result<SqliteStatement<'q>>>
+        parameters: &'e [<C::Database as Database>::TypeInfo],
+    ) -> BoxFuture<'e, sqlx::Result<<C::Database as Database>::Statement<'q>>>
     where
         'p: 'e,
     {
@@ -190,7 +229,7 @@ impl<'p> Executor<'p> for &'_ Readers {
         })
     }
 
-    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, sqlx::Result<sqlx::Describe<Sqlite>>>
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, sqlx::Result<Describe<C::Database>>>
     where
         'p: 'e,
     {
@@ -207,7 +246,11 @@ impl<'p> Executor<'p> for &'_ Readers {
 mod tests {
     use std::str::FromStr;
 
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
     use super::*;
+
+    type Readers = super::Readers<SqliteConnection>;
 
     async fn open(size: u32, timeout: Duration) -> (Readers, SqliteConnection, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("herald-readers-{}", uuid::Uuid::new_v4().simple()));
@@ -218,7 +261,7 @@ mod tests {
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         let mut writer = SqliteConnection::connect_with(&options).await.unwrap();
         sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&mut writer).await.unwrap();
-        (Readers::open(options, size, timeout).await.unwrap(), writer, dir)
+        (Readers::open(options, size, timeout, None).await.unwrap(), writer, dir)
     }
 
     async fn rows(readers: &Readers) -> i64 {
@@ -265,5 +308,58 @@ mod tests {
         assert_eq!(rows(&readers).await, 1, "the one reader sees the write made after the dropped query");
         readers.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    async fn postgres(size: u32, trust_idle: Duration) -> super::Readers<sqlx::PgConnection> {
+        let options: sqlx::postgres::PgConnectOptions = crate::db::postgres_admin_url().parse().unwrap();
+        super::Readers::open(options, size, Duration::from_secs(5), Some(trust_idle)).await.unwrap()
+    }
+
+    async fn backend(readers: &super::Readers<sqlx::PgConnection>) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(readers).await.unwrap()
+    }
+
+    /// A server restart or a dropped socket kills idle connections; the first query after it
+    /// must not fail for that.
+    #[tokio::test]
+    async fn postgres_a_connection_that_died_while_idle_is_replaced_before_it_is_lent() {
+        let readers = postgres(1, Duration::from_millis(20)).await;
+        let first = backend(&readers).await;
+        let mut admin = crate::db::postgres_admin().await;
+        let ended: bool =
+            sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(first).fetch_one(&mut admin).await.unwrap();
+        assert!(ended);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = backend(&readers).await;
+        assert_ne!(first, second, "the dead connection was pinged, closed and replaced");
+        readers.close().await;
+    }
+
+    /// Lent again at once, a connection is not pinged: the same server process serves both.
+    #[tokio::test]
+    async fn postgres_a_connection_back_moments_ago_is_lent_without_a_ping() {
+        let readers = postgres(1, Duration::from_secs(60)).await;
+        let first = backend(&readers).await;
+        assert_eq!(backend(&readers).await, first);
+        readers.close().await;
+    }
+
+    /// A query dropped midway leaves its reply on the connection; the next borrower must get
+    /// its own answer, not the rest of the dropped one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_a_query_dropped_midway_leaves_nothing_for_the_next_borrower() {
+        let readers = postgres(1, Duration::from_secs(60)).await;
+        let slow = {
+            let readers = readers.clone();
+            tokio::spawn(async move {
+                sqlx::query_scalar::<_, i32>("SELECT 1 FROM pg_sleep(0.3)").fetch_all(&readers).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        slow.abort();
+        assert!(slow.await.unwrap_err().is_cancelled());
+        let answer: i32 = sqlx::query_scalar("SELECT 2").fetch_one(&readers).await.unwrap();
+        assert_eq!(answer, 2);
+        readers.close().await;
     }
 }
