@@ -52,16 +52,10 @@ enum Pools {
     /// SQLite keeps a pool of readers and a single writer: SQLite allows one writer at a time
     /// anyway, and funnelling writes through one connection avoids `SQLITE_BUSY` on upgrades
     /// from read to write transactions.
-    Sqlite {
-        read: Readers<SqliteConnection>,
-        write: SqlitePool,
-    },
+    Sqlite { read: Readers<SqliteConnection>, write: SqlitePool },
     /// PostgreSQL's reads go through [`Readers`] too, which spare them sqlx's two pings per
     /// statement; writes, transactions and `LISTEN` use sqlx's pool.
-    Postgres {
-        read: Readers<PgConnection>,
-        pool: PgPool,
-    },
+    Postgres { read: Readers<PgConnection>, pool: PgPool },
 }
 
 /// A borrowed pool of either engine; what [`with_pool!`](crate::with_pool) matches on.

@@ -200,7 +200,10 @@ where
         Box::pin(stream::once(rows).map_ok(|rows| stream::iter(rows.into_iter().map(Ok))).try_flatten())
     }
 
-    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, sqlx::Result<Option<<C::Database as Database>::Row>>>
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, sqlx::Result<Option<<C::Database as Database>::Row>>>
     where
         'p: 'e,
         E: 'q + Execute<'q, C::Database>,
