@@ -65,6 +65,7 @@ pub enum Pool<'a> {
     Sqlite(&'a SqlitePool),
     /// SQLite's readers.
     SqliteRead(&'a Readers<SqliteConnection>),
+    /// PostgreSQL's pool for writes, transactions and `LISTEN`.
     Postgres(&'a PgPool),
     /// PostgreSQL's readers.
     PostgresRead(&'a Readers<PgConnection>),

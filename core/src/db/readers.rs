@@ -114,11 +114,17 @@ impl<C: Connection> Readers<C> {
         drop(all);
     }
 
+    /// A permit and a connection, within the acquire timeout: waiting for a permit, opening a
+    /// connection and pinging an idle one all count, so that a server that stopped answering
+    /// fails the request in time instead of holding it for as long as TCP waits.
     async fn lease(&self) -> sqlx::Result<Lease<C>> {
-        let permit = tokio::time::timeout(self.inner.acquire_timeout, self.inner.permits.clone().acquire_owned())
+        tokio::time::timeout(self.inner.acquire_timeout, self.lease_untimed())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .map_err(|_| sqlx::Error::PoolClosed)?;
+    }
+
+    async fn lease_untimed(&self) -> sqlx::Result<Lease<C>> {
+        let permit = self.inner.permits.clone().acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
         if self.is_closed() {
             return Err(sqlx::Error::PoolClosed);
         }
