@@ -54,8 +54,9 @@ enum Pools {
     /// from read to write transactions.
     Sqlite { read: Readers<SqliteConnection>, write: SqlitePool },
     /// PostgreSQL's reads go through [`Readers`] too, which spare them sqlx's two pings per
-    /// statement; writes, transactions and `LISTEN` use sqlx's pool.
-    Postgres { read: Readers<PgConnection>, pool: PgPool },
+    /// statement; writes, transactions and `LISTEN` use sqlx's pool. `planned_once` are
+    /// readers that keep one plan per prepared statement (see [`Db::reader_planned_once`]).
+    Postgres { read: Readers<PgConnection>, planned_once: Readers<PgConnection>, pool: PgPool },
 }
 
 /// A borrowed pool of either engine; what [`with_pool!`](crate::with_pool) matches on.
@@ -136,8 +137,9 @@ const TRUSTED_IDLE: Duration = Duration::from_millis(500);
 /// How to size the pools.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
-    /// Most connections open at once per pool: the readers, and on PostgreSQL as many again
-    /// for writes (SQLite's writer is always one); `None` for the defaults,
+    /// Most connections open at once per pool: the readers (on PostgreSQL two pools of them,
+    /// see [`Db::reader_planned_once`]), and on PostgreSQL as many again for writes (SQLite's
+    /// writer is always one); `None` for the defaults,
     /// [`default_max_connections`] and [`default_write_connections`].
     pub max_connections: Option<u32>,
     /// How long a query waits for a connection before failing.
@@ -200,8 +202,10 @@ impl Db {
                 .connect_with(options.clone())
                 .await?;
             let size = settings.max_connections.unwrap_or(default_max_connections());
+            let generic = options.clone().options([("plan_cache_mode", "force_generic_plan")]);
+            let planned_once = Readers::open(generic, size, settings.acquire_timeout, Some(TRUSTED_IDLE)).await?;
             let read = Readers::open(options, size, settings.acquire_timeout, Some(TRUSTED_IDLE)).await?;
-            Ok(Db::new(Pools::Postgres { read, pool }))
+            Ok(Db::new(Pools::Postgres { read, planned_once, pool }))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Error::Config(format!("database_url: {e}")))?
@@ -270,6 +274,25 @@ impl Db {
         }
     }
 
+    /// The pool for reads whose best plan does not depend on the values bound (a user, a
+    /// state, the time now), which PostgreSQL may then plan once per connection.
+    ///
+    /// By default PostgreSQL plans every execution of a prepared statement anew when the
+    /// statement's plan for unknown values (its generic plan) is estimated dearer than the
+    /// plans for the values given, and Herald's statements bind values a generic plan cannot
+    /// estimate (the time now, which snoozes are due against): planning was most of
+    /// PostgreSQL's CPU for an unread count (see docs/performance.md). These connections
+    /// keep the generic plan (`plan_cache_mode = force_generic_plan`). A statement whose best
+    /// plan does depend on a value, such as a search (a rare phrase is found through its
+    /// index, a common one by walking the inbox), must use [`Db::reader`]. On SQLite, which
+    /// never plans for the values, this is [`Db::reader`].
+    pub fn reader_planned_once(&self) -> Pool<'_> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Pool::SqliteRead(read),
+            Pools::Postgres { planned_once, .. } => Pool::PostgresRead(planned_once),
+        }
+    }
+
     /// The pool for single statements that write.
     pub fn writer(&self) -> Pool<'_> {
         match &self.pools {
@@ -331,8 +354,9 @@ impl Db {
                 read.close().await;
                 write.close().await;
             }
-            Pools::Postgres { read, pool } => {
+            Pools::Postgres { read, planned_once, pool } => {
                 read.close().await;
+                planned_once.close().await;
                 pool.close().await;
             }
         }

@@ -641,25 +641,35 @@ pub async fn list(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<(Vec<Notif
         return Ok((page, total));
     }
     let (text, binds) = page_sql(db.backend(), user, keys, q, walk, None)?;
-    Ok((fetch_page(db, &text, &binds).await?, total))
+    Ok((fetch_page(db, &q.filter, &text, &binds).await?, total))
 }
 
 /// One page of a user's notifications, without counting them.
 async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notification>> {
     let keys = search::indexed_now(db, user, &q.filter).await?;
     let (text, binds) = page_sql(db.backend(), user, keys, q, false, None)?;
-    fetch_page(db, &text, &binds).await
+    fetch_page(db, &q.filter, &text, &binds).await
 }
 
-async fn fetch_page(db: &Db, text: &str, binds: &[Bind]) -> Result<Vec<Notification>> {
-    let rows = with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, Row>(text), binds).fetch_all(c).await)?;
+async fn fetch_page(db: &Db, f: &Filter, text: &str, binds: &[Bind]) -> Result<Vec<Notification>> {
+    let rows = with_pool!(readers_for(db, f), |c| bind_all!(sqlx::query_as::<_, Row>(text), binds).fetch_all(c).await)?;
     Ok(rows.into_iter().map(Row::into_notification).collect())
 }
 
 /// How many of a user's notifications match `f`.
 async fn count(db: &Db, user: &EntityRef, keys: Option<search::UserKeys>, f: &Filter) -> Result<i64> {
     let (text, binds) = count_sql(db.backend(), user, keys, f);
-    Ok(with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
+    Ok(with_pool!(readers_for(db, f), |c| bind_all!(sqlx::query_scalar::<_, i64>(&text), &binds).fetch_one(c).await)?)
+}
+
+/// The readers for the count and the page of `f` ([`Db::reader_planned_once`] when their
+/// plans do not depend on the values bound). A search's text, a minimum severity, a topic
+/// and a date can each match a handful of a user's rows or nearly all of them, and only a
+/// plan for the value can tell which: a generic plan walks a large inbox for a rare phrase
+/// (`plans::postgres_generic_plans_of_plain_filters_read_a_page`).
+fn readers_for<'d>(db: &'d Db, f: &Filter) -> crate::db::Pool<'d> {
+    let plain = f.search.is_none() && f.minimum_severity.is_none() && f.topic.is_none() && f.created_after.is_none();
+    if plain { db.reader_planned_once() } else { db.reader() }
 }
 
 /// A page's query; `walk` and `newest` as for [`halves`].
@@ -765,8 +775,11 @@ fn by_ids_sql(backend: Backend, user: &EntityRef, ids: &[String]) -> (String, Ve
 /// How many of a user's notifications (not archived) are unread and read.
 pub async fn status(db: &Db, user: &EntityRef) -> Result<NotificationStatus> {
     let (text, binds) = status_sql(db.backend(), user);
+    // From the tallies, whatever the user: one plan serves every execution.
     let (unread, read) =
-        with_pool!(db.reader(), |c| bind_all!(sqlx::query_as::<_, (i64, i64)>(&text), &binds).fetch_one(c).await)?;
+        with_pool!(db.reader_planned_once(), |c| bind_all!(sqlx::query_as::<_, (i64, i64)>(&text), &binds)
+            .fetch_one(c)
+            .await)?;
     Ok(NotificationStatus { unread, read })
 }
 

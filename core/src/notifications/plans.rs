@@ -185,6 +185,11 @@ async fn postgres_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> u64 
     let steps =
         with_pool!(db.reader(), |c| bind_all!(sqlx::query_scalar::<_, String>(&explain), &binds).fetch_all(c).await)
             .unwrap();
+    rows_in_plan(&steps)
+}
+
+/// The rows of `notifications` an `EXPLAIN ANALYZE`'s lines say were visited.
+fn rows_in_plan(steps: &[String]) -> u64 {
     let number = |line: &str, after: &str| -> u64 {
         let start = line.find(after).map(|i| i + after.len()).unwrap_or(line.len());
         line[start..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)
@@ -192,7 +197,7 @@ async fn postgres_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> u64 
     // A node's line says how many rows it returned and how often it ran; the lines under it
     // how many it read and dropped.
     let (mut total, mut loops, mut on_notifications) = (0, 1, false);
-    for line in &steps {
+    for line in steps {
         if line.contains("(actual rows=") {
             on_notifications = line.contains(" on notifications ");
             loops = number(line, " loops=");
@@ -308,5 +313,82 @@ async fn postgres_searches_read_the_users_own_matches_only() {
         !scanned.contains("notifications_user_text") && !scanned.contains("notifications_broadcast_text"),
         "short text:\n{scanned}"
     );
+    drop_scratch_postgres(db, name).await;
+}
+
+/// Like [`postgres_rows_read`], for the generic plan: the one PostgreSQL keeps for a prepared
+/// statement under `plan_cache_mode = force_generic_plan`, as on the readers of
+/// [`Db::reader_planned_once`]. `EXPLAIN` with bound values plans for those values, so the
+/// statement is prepared by name and executed with them as literals.
+async fn postgres_generic_rows_read(db: &Db, (text, binds): (String, Vec<Bind>)) -> (u64, String) {
+    let crate::db::Pool::Postgres(pool) = db.writer() else { unreachable!("a PostgreSQL database") };
+    let mut conn = pool.acquire().await.unwrap();
+    let literal = |b: &Bind| match b {
+        Bind::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        Bind::Int(i) => i.to_string(),
+        Bind::Small(i) => i.to_string(),
+    };
+    let values = binds.iter().map(literal).collect::<Vec<_>>().join(", ");
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
+    sqlx::query(&format!("PREPARE generic AS {text}")).execute(&mut *conn).await.unwrap();
+    let explain = format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE generic ({values})");
+    let steps: Vec<String> = sqlx::query_scalar(&explain).fetch_all(&mut *conn).await.unwrap();
+    sqlx::query("DEALLOCATE generic").execute(&mut *conn).await.unwrap();
+    sqlx::query("RESET plan_cache_mode").execute(&mut *conn).await.unwrap();
+    (rows_in_plan(&steps), steps.join("\n"))
+}
+
+/// The `plan_cache_mode` of the connections `pool` lends.
+async fn mode(pool: crate::db::Pool<'_>) -> String {
+    with_pool!(pool, |c| sqlx::query_scalar::<_, String>("SHOW plan_cache_mode").fetch_one(c).await).unwrap()
+}
+
+#[tokio::test]
+async fn postgres_generic_plans_of_plain_filters_read_a_page() {
+    let (db, name) = postgres_database().await;
+    refreshed(&db).await;
+    assert_eq!(mode(db.reader_planned_once()).await, "force_generic_plan");
+    assert_eq!(mode(db.reader()).await, "auto");
+
+    // The filters `readers_for` sends to the readers that plan once: states only.
+    let plain = [
+        Filter::default(),
+        Filter { read: Some(false), ..Filter::default() },
+        Filter { read: Some(true), ..Filter::default() },
+        Filter { saved: Some(true), ..Filter::default() },
+        Filter { archived: Archived::Only, ..Filter::default() },
+    ];
+    for filter in plain {
+        assert_eq!(mode(readers_for(&db, &filter)).await, "force_generic_plan", "{filter:?}");
+        for (order, newest_first) in [(vec![], true), (vec![(OrderField::Severity, true)], false)] {
+            let q = ListQuery { filter: filter.clone(), order, ..ListQuery::default() };
+            for walk in [false, true] {
+                let page = page_sql(Backend::Postgres, &alice(), None, &q, walk, None).unwrap();
+                let custom = postgres_rows_read(&db, page.clone()).await;
+                let (generic, plan) = postgres_generic_rows_read(&db, page).await;
+                // No more than the plan for the values (which reads all of a filter that
+                // matches none of alice's rows); newest first, a page's rows in order and
+                // the broadcasts at most.
+                let most = if newest_first { (custom + 100).max(2_000) } else { custom + 100 };
+                assert!(generic <= most, "{filter:?} walk {walk}: {generic} rows, custom {custom}:\n{plan}");
+            }
+        }
+        let counted = count_sql(Backend::Postgres, &alice(), None, &filter);
+        let custom = postgres_rows_read(&db, counted.clone()).await;
+        let (generic, plan) = postgres_generic_rows_read(&db, counted).await;
+        assert!(generic <= custom, "count of {filter:?}: {generic} rows, custom {custom}:\n{plan}");
+    }
+    let (generic, plan) = postgres_generic_rows_read(&db, status_sql(Backend::Postgres, &alice())).await;
+    assert_eq!(generic, 0, "the status reads the tallies:\n{plan}");
+
+    // A search, a minimum severity, a topic or a date keeps plans for its values.
+    for filter in [
+        Filter { search: Some("notification 19".into()), ..Filter::default() },
+        Filter { minimum_severity: Some(Severity::High), ..Filter::default() },
+        Filter { topic: Some("deploy".into()), ..Filter::default() },
+        Filter { created_after: Some(99_000), ..Filter::default() },
+    ] {
+        assert_eq!(mode(readers_for(&db, &filter)).await, "auto", "{filter:?}");
+    }
     drop_scratch_postgres(db, name).await;
 }

@@ -290,7 +290,7 @@ pub(super) async fn newest_page(
     // Fewer matches than that: the lookup of them all is as small.
     let Some(from) = from else { return Ok(None) };
     let (text, binds) = super::page_sql(Backend::Sqlite, user, owner_keys, q, true, Some(from))?;
-    let page = super::fetch_page(db, &text, &binds).await?;
+    let page = super::fetch_page(db, &q.filter, &text, &binds).await?;
     let Some(last) = page.last().filter(|_| page.len() as i64 == limit) else { return Ok(None) };
     let older_sooner = with_pool!(db.reader(), |c| sqlx::query_scalar::<_, bool>(OLDER_SOONER)
         .bind(user.as_str())
@@ -843,7 +843,7 @@ mod tests {
     async fn usual_page(db: &Db, q: &ListQuery) -> Vec<String> {
         let keys = indexed_now(db, &alice(), &q.filter).await.unwrap();
         let (text, binds) = super::super::page_sql(Backend::Sqlite, &alice(), keys, q, true, None).unwrap();
-        super::super::fetch_page(db, &text, &binds).await.unwrap().into_iter().map(|n| n.id).collect()
+        super::super::fetch_page(db, &q.filter, &text, &binds).await.unwrap().into_iter().map(|n| n.id).collect()
     }
 
     #[tokio::test]
