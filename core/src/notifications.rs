@@ -663,12 +663,17 @@ async fn count(db: &Db, user: &EntityRef, keys: Option<search::UserKeys>, f: &Fi
 }
 
 /// The readers for the count and the page of `f` ([`Db::reader_planned_once`] when their
-/// plans do not depend on the values bound). A search's text, a minimum severity, a topic
-/// and a date can each match a handful of a user's rows or nearly all of them, and only a
-/// plan for the value can tell which: a generic plan walks a large inbox for a rare phrase
+/// plans do not depend on the values bound). A search's text, a minimum severity, a topic, a
+/// date and the snoozed view (snoozed past the time now) can each match a handful of a
+/// user's rows or nearly all of them, and only a plan for the value can tell which: a
+/// generic plan walks a large inbox for a rare phrase or for the few snoozed rows
 /// (`plans::postgres_generic_plans_of_plain_filters_read_a_page`).
 fn readers_for<'d>(db: &'d Db, f: &Filter) -> crate::db::Pool<'d> {
-    let plain = f.search.is_none() && f.minimum_severity.is_none() && f.topic.is_none() && f.created_after.is_none();
+    let plain = f.search.is_none()
+        && f.minimum_severity.is_none()
+        && f.topic.is_none()
+        && f.created_after.is_none()
+        && f.snoozed != Snoozed::Only;
     if plain { db.reader_planned_once() } else { db.reader() }
 }
 
