@@ -354,7 +354,8 @@ async fn postgres_generic_plans_of_plain_filters_read_a_page() {
     assert_eq!(mode(db.reader_planned_once()).await, "force_generic_plan");
     assert_eq!(mode(db.reader()).await, "auto");
 
-    // The filters `readers_for` sends to the readers that plan once: states only.
+    // The filters `readers_for` sends to the readers that plan once: read, saved and archived
+    // states only, with snoozed notifications hidden or shown alike.
     let plain = [
         Filter::default(),
         Filter { read: Some(false), ..Filter::default() },
