@@ -371,4 +371,50 @@ mod tests {
         assert_eq!(answer, 2);
         readers.close().await;
     }
+
+    /// Forwards connections on a local port to PostgreSQL until cut; after that it takes what
+    /// either side sends and passes nothing on, as a frozen host or a pulled cable would.
+    async fn cuttable_proxy() -> (sqlx::postgres::PgConnectOptions, Arc<AtomicBool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream: sqlx::postgres::PgConnectOptions = crate::db::postgres_admin_url().parse().unwrap();
+        let target = format!("{}:{}", upstream.get_host(), upstream.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let pipe = |mut from: tokio::net::tcp::OwnedReadHalf,
+                    mut to: tokio::net::tcp::OwnedWriteHalf,
+                    cut: Arc<AtomicBool>| async move {
+            let mut buf = vec![0; 8192];
+            while let Ok(n @ 1..) = from.read(&mut buf).await {
+                if !cut.load(Ordering::Acquire) && to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let proxy_cut = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+                let ((client_in, client_out), (server_in, server_out)) = (client.into_split(), server.into_split());
+                tokio::spawn(pipe(client_in, server_out, proxy_cut.clone()));
+                tokio::spawn(pipe(server_in, client_out, proxy_cut.clone()));
+            }
+        });
+        (upstream.host("127.0.0.1").port(port), cut)
+    }
+
+    /// A server that stops answering must fail a query within the acquire timeout, the ping
+    /// of an idle connection included, not hold it for as long as TCP waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_a_server_that_stops_answering_fails_a_lease_within_the_acquire_timeout() {
+        let (options, cut) = cuttable_proxy().await;
+        let timeout = Duration::from_millis(300);
+        let readers =
+            super::Readers::<sqlx::PgConnection>::open(options, 1, timeout, Some(Duration::ZERO)).await.unwrap();
+        backend(&readers).await;
+        cut.store(true, Ordering::Release);
+        let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&readers);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), query).await.expect("the lease gave up in time");
+        assert!(matches!(outcome, Err(sqlx::Error::PoolTimedOut)), "{outcome:?}");
+    }
 }
