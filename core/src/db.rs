@@ -134,6 +134,16 @@ macro_rules! with_tx {
 /// How long a PostgreSQL connection may sit idle and still be lent without a ping first.
 const TRUSTED_IDLE: Duration = Duration::from_millis(500);
 
+/// Makes a reader's new connection keep one plan per prepared statement (see
+/// [`Db::reader_planned_once`]). Set once connected, not passed in the startup packet's
+/// `options`, which connection poolers such as PgBouncer refuse.
+fn plan_once(conn: &mut PgConnection) -> futures::future::BoxFuture<'_, sqlx::Result<()>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(conn, "SET plan_cache_mode = force_generic_plan").await?;
+        Ok(())
+    })
+}
+
 /// How to size the pools.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
@@ -202,9 +212,10 @@ impl Db {
                 .connect_with(options.clone())
                 .await?;
             let size = settings.max_connections.unwrap_or(default_max_connections());
-            let generic = options.clone().options([("plan_cache_mode", "force_generic_plan")]);
-            let planned_once = Readers::open(generic, size, settings.acquire_timeout, Some(TRUSTED_IDLE)).await?;
-            let read = Readers::open(options, size, settings.acquire_timeout, Some(TRUSTED_IDLE)).await?;
+            let planned_once =
+                Readers::open(options.clone(), size, settings.acquire_timeout, Some(TRUSTED_IDLE), Some(plan_once))
+                    .await?;
+            let read = Readers::open(options, size, settings.acquire_timeout, Some(TRUSTED_IDLE), None).await?;
             Ok(Db::new(Pools::Postgres { read, planned_once, pool }))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -239,7 +250,7 @@ impl Db {
                 .await
                 .map_err(|e| explain_sqlite_open(&file, e))?;
             let size = settings.max_connections.unwrap_or(default_max_connections());
-            let read = Readers::open(options, size, settings.acquire_timeout, None).await?;
+            let read = Readers::open(options, size, settings.acquire_timeout, None, None).await?;
             Ok(Db::new(Pools::Sqlite { read, write }))
         } else {
             Err(Error::Config(format!(

@@ -33,6 +33,9 @@ use futures::stream::{self, BoxStream, TryStreamExt};
 use sqlx::{Connection, Database, Describe, Either, Execute, Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Statements run on each new connection before it is first lent, such as a `SET`.
+pub type Setup<C> = for<'c> fn(&'c mut C) -> BoxFuture<'c, sqlx::Result<()>>;
+
 /// A pool of connections for statements that only read. Cheap to clone.
 pub struct Readers<C: Connection> {
     inner: Arc<Inner<C>>,
@@ -49,6 +52,7 @@ struct Inner<C: Connection> {
     acquire_timeout: Duration,
     /// How long a connection may sit idle and be lent without a ping; `None`: never pinged.
     trust_idle: Option<Duration>,
+    setup: Option<Setup<C>>,
     closed: AtomicBool,
 }
 
@@ -70,16 +74,18 @@ impl<C: Connection> Clone for Readers<C> {
 
 impl<C: Connection> Readers<C> {
     /// Opens one connection at once (so that a database that cannot be reached fails here)
-    /// and up to `size` in all as readers are needed. A connection idle longer than
-    /// `trust_idle` is pinged before it is lent again; `None` never pings.
+    /// and up to `size` in all as readers are needed, each made ready by `setup`. A
+    /// connection idle longer than `trust_idle` is pinged before it is lent again; `None`
+    /// never pings.
     pub async fn open(
         options: C::Options,
         size: u32,
         acquire_timeout: Duration,
         trust_idle: Option<Duration>,
+        setup: Option<Setup<C>>,
     ) -> sqlx::Result<Readers<C>> {
         let size = size.max(1);
-        let first = C::connect_with(&options).await?;
+        let first = connect(&options, setup).await?;
         let inner = Inner {
             options,
             idle: Mutex::new(vec![(first, Instant::now())]),
@@ -87,6 +93,7 @@ impl<C: Connection> Readers<C> {
             size,
             acquire_timeout,
             trust_idle,
+            setup,
             closed: AtomicBool::new(false),
         };
         Ok(Readers { inner: Arc::new(inner) })
@@ -130,7 +137,7 @@ impl<C: Connection> Readers<C> {
         }
         let conn = loop {
             let idle = self.inner.idle.lock().expect("readers lock").pop();
-            let Some((mut conn, since)) = idle else { break C::connect_with(&self.inner.options).await? };
+            let Some((mut conn, since)) = idle else { break connect(&self.inner.options, self.inner.setup).await? };
             match self.inner.trust_idle {
                 Some(trusted) if since.elapsed() >= trusted => {
                     // One that fails its ping is dropped, and the next idle one tried.
@@ -144,6 +151,15 @@ impl<C: Connection> Readers<C> {
         };
         Ok(Lease { conn: Some(conn), broken: false, inner: self.inner.clone(), _permit: permit })
     }
+}
+
+/// A new connection, made ready by `setup`.
+async fn connect<C: Connection>(options: &C::Options, setup: Option<Setup<C>>) -> sqlx::Result<C> {
+    let mut conn = C::connect_with(options).await?;
+    if let Some(setup) = setup {
+        setup(&mut conn).await?;
+    }
+    Ok(conn)
 }
 
 impl<C: Connection> Lease<C> {
@@ -270,7 +286,7 @@ mod tests {
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         let mut writer = SqliteConnection::connect_with(&options).await.unwrap();
         sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&mut writer).await.unwrap();
-        (Readers::open(options, size, timeout, None).await.unwrap(), writer, dir)
+        (Readers::open(options, size, timeout, None, None).await.unwrap(), writer, dir)
     }
 
     async fn rows(readers: &Readers) -> i64 {
@@ -321,7 +337,31 @@ mod tests {
 
     async fn postgres(size: u32, trust_idle: Duration) -> super::Readers<sqlx::PgConnection> {
         let options: sqlx::postgres::PgConnectOptions = crate::db::postgres_admin_url().parse().unwrap();
-        super::Readers::open(options, size, Duration::from_secs(5), Some(trust_idle)).await.unwrap()
+        super::Readers::open(options, size, Duration::from_secs(5), Some(trust_idle), None).await.unwrap()
+    }
+
+    fn named(conn: &mut sqlx::PgConnection) -> BoxFuture<'_, sqlx::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("SET application_name = 'herald-reader'").execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// The setup runs on every connection, the first one and those opened as readers are
+    /// needed (as `SET plan_cache_mode` does for `Db::reader_planned_once`).
+    #[tokio::test]
+    async fn every_connection_is_set_up_before_it_is_lent() {
+        let options: sqlx::postgres::PgConnectOptions = crate::db::postgres_admin_url().parse().unwrap();
+        let readers = super::Readers::open(options, 2, Duration::from_secs(5), None, Some(named)).await.unwrap();
+        let name = "SELECT current_setting('application_name')";
+        let mut first = readers.lease().await.unwrap();
+        let mut second = readers.lease().await.unwrap();
+        for lease in [&mut first, &mut second] {
+            let set: String = sqlx::query_scalar(name).fetch_one(lease.conn()).await.unwrap();
+            assert_eq!(set, "herald-reader");
+        }
+        drop((first, second));
+        readers.close().await;
     }
 
     async fn backend(readers: &super::Readers<sqlx::PgConnection>) -> i32 {
@@ -410,7 +450,7 @@ mod tests {
         let (options, cut) = cuttable_proxy().await;
         let timeout = Duration::from_millis(300);
         let readers =
-            super::Readers::<sqlx::PgConnection>::open(options, 1, timeout, Some(Duration::ZERO)).await.unwrap();
+            super::Readers::<sqlx::PgConnection>::open(options, 1, timeout, Some(Duration::ZERO), None).await.unwrap();
         backend(&readers).await;
         cut.store(true, Ordering::Release);
         let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&readers);
