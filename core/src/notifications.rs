@@ -24,7 +24,6 @@ macro_rules! bind_all {
             q = match b {
                 Bind::Text(s) => q.bind(s.clone()),
                 Bind::Int(i) => q.bind(*i),
-                Bind::Small(i) => q.bind(*i),
             };
         }
         q
@@ -448,7 +447,6 @@ impl Default for ListQuery {
 enum Bind {
     Text(String),
     Int(i64),
-    Small(i16),
 }
 
 /// SQL assembled at run time with numbered placeholders, for one engine.
@@ -511,10 +509,9 @@ fn conditions(sql: &mut Sql, f: &Filter, walk: bool, newest: Option<i64>) -> (St
         conds.push(format!("n.created >= {}", sql.bind(Bind::Int(t))));
     }
     if let Some(s) = f.minimum_severity {
-        let rank = sql.bind(Bind::Small(s.rank()));
         // `+ 0` keeps planners off the severity index, which no condition on it can use.
         let severity = if walk { "n.severity + 0" } else { "n.severity" };
-        conds.push(format!("{severity} >= {rank}"));
+        conds.push(format!("{severity} >= {}", severity_rank(s)));
     }
     if let Some(t) = &f.topic {
         conds.push(format!("n.topic = {}", sql.bind(Bind::Text(t.clone()))));
@@ -535,6 +532,13 @@ fn conditions(sql: &mut Sql, f: &Filter, walk: bool, newest: Option<i64>) -> (St
     broadcast.extend(conds);
     broadcast.extend(state("s"));
     (personal.join(" AND "), broadcast.join(" AND "))
+}
+
+/// A minimum severity's rank, written into the SQL rather than bound: one of four, so each
+/// is a statement of its own, and PostgreSQL's one plan for it (on the readers that plan
+/// once) knows how many rows the rank leaves, as a plan for a bound value would.
+fn severity_rank(s: Severity) -> i16 {
+    s.rank()
 }
 
 /// Conditions of `f` on the state columns (read, saved, archived, snoozed_until) of the table
@@ -663,17 +667,15 @@ async fn count(db: &Db, user: &EntityRef, keys: Option<search::UserKeys>, f: &Fi
 }
 
 /// The readers for the count and the page of `f` ([`Db::reader_planned_once`] when their
-/// plans do not depend on the values bound). A search's text, a minimum severity, a topic, a
-/// date and the snoozed view (snoozed past the time now) can each match a handful of a
-/// user's rows or nearly all of them, and only a plan for the value can tell which: a
-/// generic plan walks a large inbox for a rare phrase or for the few snoozed rows
+/// plans do not depend on the values bound). A search's text, a topic and the snoozed view
+/// (snoozed past the time now) can each match a handful of a user's rows or nearly all of
+/// them, and only a plan for the value can tell which: a generic plan walks a large inbox
+/// for a rare phrase, for a rare topic sorted by severity, or for the few snoozed rows. A
+/// date bounds the inbox's index in its order whatever its value, and a minimum severity is
+/// written into the statement ([`severity_rank`])
 /// (`plans::postgres_generic_plans_of_plain_filters_read_a_page`).
 fn readers_for<'d>(db: &'d Db, f: &Filter) -> crate::db::Pool<'d> {
-    let plain = f.search.is_none()
-        && f.minimum_severity.is_none()
-        && f.topic.is_none()
-        && f.created_after.is_none()
-        && f.snoozed != Snoozed::Only;
+    let plain = f.search.is_none() && f.topic.is_none() && f.snoozed != Snoozed::Only;
     if plain { db.reader_planned_once() } else { db.reader() }
 }
 

@@ -64,7 +64,7 @@ fn conditions(sql: &mut Sql, f: &Filter, tallies: bool) -> Vec<String> {
 fn kind(sql: &mut Sql, f: &Filter, p: &str) -> Vec<String> {
     let mut c = Vec::new();
     if let Some(s) = f.minimum_severity {
-        c.push(format!("{p}.severity >= {}", sql.bind(Bind::Small(s.rank()))));
+        c.push(format!("{p}.severity >= {}", super::severity_rank(s)));
     }
     if let Some(t) = &f.topic {
         c.push(format!("{p}.topic = {}", sql.bind(Bind::Text(t.clone()))));
