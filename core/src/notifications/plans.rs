@@ -355,8 +355,8 @@ async fn postgres_generic_plans_of_plain_filters_read_a_page() {
     assert_eq!(mode(db.reader_planned_once()).await, "force_generic_plan");
     assert_eq!(mode(db.reader()).await, "auto");
 
-    // The filters `readers_for` sends to the readers that plan once: all but a search and
-    // the snoozed view, alone and together, each value as common as a page or rarer.
+    // The filters `readers_for` sends to the readers that plan once: all but a search, a
+    // topic and the snoozed view, alone and together, each value as common as a page or rarer.
     let with = |f: fn(&mut Filter)| {
         let mut filter = Filter::default();
         f(&mut filter);
@@ -401,8 +401,17 @@ async fn postgres_generic_plans_of_plain_filters_read_a_page() {
 
     // A search, a topic or the snoozed view keeps plans for its values. (The snoozed view's
     // generic plan walks every row of the table for the few that are snoozed: the time now
-    // it compares with could make them all. A rare topic's page sorted by severity, generic,
-    // walks the inbox in that order for the topic's 100 rows.)
+    // it compares with could make them all.) A rare topic's page sorted by severity, under
+    // its generic plan, walks the inbox in that order for the topic's 100 rows.
+    let rare_topic = ListQuery {
+        filter: Filter { topic: Some("incident".into()), ..Filter::default() },
+        order: vec![(OrderField::Severity, true)],
+        ..ListQuery::default()
+    };
+    let page = page_sql(Backend::Postgres, &alice(), None, &rare_topic, false, None).unwrap();
+    let custom = postgres_rows_read(&db, page.clone()).await;
+    let (generic, plan) = postgres_generic_rows_read(&db, page).await;
+    assert!(custom <= 200 && generic > 10 * custom, "rare topic: generic {generic} rows, custom {custom}:\n{plan}");
     for filter in [
         Filter { snoozed: Snoozed::Only, ..Filter::default() },
         Filter { topic: Some("incident".into()), ..Filter::default() },
