@@ -245,6 +245,15 @@ impl Db {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
+                // Lent only outside any transaction. sqlx counts the transactions it began on
+                // a connection rather than asking SQLite, and on some errors (a full disk's
+                // `SQLITE_FULL` among them) SQLite rolls the whole transaction back itself:
+                // sqlx's own rollback then fails and its count stays one too high. Its next
+                // transaction would be a savepoint, whose rollback leaves SQLite's transaction
+                // open, and every commit after it would release a savepoint inside that one:
+                // acknowledged writes no other connection sees, lost when the process stops.
+                // The pool closes such a connection and opens a fresh one.
+                .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
                 .await
@@ -546,6 +555,41 @@ mod tests {
             with_pool!(db.reader(), |c| sqlx::query_scalar("PRAGMA compile_options").fetch_all(c).await).unwrap();
         assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
         assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        db.close().await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A transaction SQLite rolled back by itself (on a full disk) must not leave the writer
+    /// out of step with sqlx: afterwards, what commits is committed for every connection.
+    #[tokio::test]
+    async fn writes_after_a_full_disk_commit_for_everyone() {
+        let (db, dir) = scratch_sqlite("full-disk", false).await;
+        execute(&db, "CREATE TABLE t (v INTEGER PRIMARY KEY, b BLOB)").await;
+        async fn insert(db: &Db, v: i64, bytes: i64) -> Result<()> {
+            let mut tx = db.begin().await?;
+            with_tx!(&mut tx, |c| sqlx::query("INSERT INTO t (v, b) VALUES ($1, zeroblob($2))")
+                .bind(v)
+                .bind(bytes)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            tx.commit().await
+        }
+        insert(&db, 1, 10).await.unwrap();
+        // The file may not grow past a few more pages: as good as a full disk, for this writer.
+        let pages: i64 =
+            with_pool!(db.writer(), |c| sqlx::query_scalar("PRAGMA page_count").fetch_one(c).await).unwrap();
+        execute(&db, &format!("PRAGMA max_page_count = {}", pages + 2)).await;
+        let full = insert(&db, 2, 1 << 20).await.unwrap_err();
+        assert!(full.to_string().contains("full"), "{full}");
+        // A transaction that fails on its own (a duplicate key) and is rolled back…
+        insert(&db, 1, 10).await.unwrap_err();
+        execute(&db, "PRAGMA max_page_count = 1073741823").await;
+        // …and then one that commits: every connection sees it.
+        insert(&db, 3, 10).await.unwrap();
+        let seen: Vec<i64> =
+            with_pool!(db.reader(), |c| sqlx::query_scalar("SELECT v FROM t ORDER BY v").fetch_all(c).await).unwrap();
+        assert_eq!(seen, [1, 3]);
         db.close().await;
         std::fs::remove_dir_all(dir).ok();
     }
