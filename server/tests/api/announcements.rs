@@ -210,11 +210,15 @@ both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     let ctx = app.publish_context();
     let bob = app.user_token("bob").await;
     let now = herald_core::time::now_ms();
+    // Times are a minute away, then brought forward: a time a moment away could pass on a
+    // loaded machine before the test looks ("not before its time" would see it published).
     let mut later = draft("Published on time", &["user:default/bob"]);
-    later.publish_at = Some(now + 1500);
+    later.publish_at = Some(now + 60_000);
     let a = announcements::save(&app.db, &ctx, &admin(), None, &later, Intent::Schedule).await.unwrap();
     assert_eq!(a.state, "scheduled");
+    assert_eq!(announcements::run_due(&app.db, &ctx).await.unwrap(), (0, 0), "nothing is due yet");
     assert!(titles(&app, &bob).await.is_empty(), "not before its time");
+    tamper(&app, &a.id, &format!("publish_at = {}", herald_core::time::now_ms())).await;
     eventually("the scheduled announcement arrives", async || titles(&app, &bob).await == ["Published on time"]).await;
     // Marked published just after its notifications commit, so a reader may see them first.
     eventually("it is marked published", async || {
@@ -223,9 +227,11 @@ both!(announcements_are_scheduled_and_expire_on_time, |app| async {
     .await;
 
     let mut short = draft("Short-lived", &["user:default/bob"]);
-    short.expires_at = Some(herald_core::time::now_ms() + 1500);
+    short.expires_at = Some(herald_core::time::now_ms() + 60_000);
     let s = announcements::save(&app.db, &ctx, &admin(), None, &short, Intent::Publish).await.unwrap();
     assert!(titles(&app, &bob).await.contains(&"Short-lived".to_string()));
+    assert_eq!(announcements::run_due(&app.db, &ctx).await.unwrap(), (0, 0), "nothing has expired yet");
+    tamper(&app, &s.id, &format!("expires_at = {}", herald_core::time::now_ms())).await;
     eventually("it expires", async || !titles(&app, &bob).await.contains(&"Short-lived".to_string())).await;
     assert_eq!(announcements::get(&app.db, &s.id).await.unwrap().state, "expired");
 
