@@ -413,16 +413,29 @@ impl OrderField {
         Ok((field, descending))
     }
 
-    fn sql(self) -> &'static str {
+    /// The sort key in `direction`, as `backend` writes it.
+    fn sql(self, backend: Backend, descending: bool) -> String {
+        let direction = if descending { "DESC" } else { "ASC" };
         // Bare column names: valid inside each half of the inbox query and over their union.
-        match self {
+        let key = match self {
             OrderField::Created => "created",
             OrderField::Updated => "COALESCE(updated, created)",
             OrderField::Title => "LOWER(title)",
             OrderField::Severity => "severity",
-            OrderField::Topic => "COALESCE(topic, '')",
+            // The column itself, which its index holds in order (an expression of it, such as
+            // the `COALESCE(topic, '')` this was, made every page sorted by topic sort the whole
+            // inbox). A notification without a topic sorts before every topic (publishing
+            // stores an empty topic as none), as SQLite orders NULLs and PostgreSQL is told to.
+            OrderField::Topic => {
+                return match (backend, descending) {
+                    (Backend::Postgres, false) => "topic ASC NULLS FIRST".into(),
+                    (Backend::Postgres, true) => "topic DESC NULLS LAST".into(),
+                    (Backend::Sqlite, _) => format!("topic {direction}"),
+                };
+            }
             OrderField::Origin => "origin",
-        }
+        };
+        format!("{key} {direction}")
     }
 }
 
@@ -566,9 +579,9 @@ fn state_conditions(f: &Filter, t: &str, now: &str) -> Vec<String> {
     c
 }
 
-fn order_by(order: &[(OrderField, bool)]) -> String {
+fn order_by(backend: Backend, order: &[(OrderField, bool)]) -> String {
     let dir = |d: bool| if d { "DESC" } else { "ASC" };
-    let mut keys: Vec<String> = order.iter().map(|(f, d)| format!("{} {}", f.sql(), dir(*d))).collect();
+    let mut keys: Vec<String> = order.iter().map(|(f, d)| f.sql(backend, *d)).collect();
     // Every order ends in a unique key, so paging never repeats or skips rows that tie.
     let created_desc = order.iter().find(|(f, _)| *f == OrderField::Created).is_none_or(|(_, d)| *d);
     if !order.iter().any(|(f, _)| *f == OrderField::Created) {
@@ -694,7 +707,7 @@ fn page_sql(
     let limit = q.limit.min(limits::PAGE);
     let mut sql = Sql::for_user(backend, user, keys);
     let (personal, broadcast) = halves(&mut sql, &q.filter, walk, newest);
-    let order = order_by(&q.order);
+    let order = order_by(backend, &q.order);
     // Saturating: an offset past any inbox (up to i64::MAX) asks for an empty page.
     let window = sql.bind(Bind::Int(q.offset.saturating_add(limit)));
     let lim = sql.bind(Bind::Int(limit));

@@ -113,29 +113,35 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The inbox's "Severity" sort, most urgent first, as it pages: the sort of every order
-/// that has an index of its own.
-fn most_urgent_first(minimum: Option<herald_model::Severity>) -> ListQuery {
-    ListQuery {
-        filter: Filter { minimum_severity: minimum, ..Filter::default() },
-        order: vec![(OrderField::Severity, true)],
+/// The inbox's sorts as it pages them (most urgent first, with and without a minimum
+/// severity; by topic; by origin), each with the index that holds the user's rows in its
+/// order.
+fn sorted_pages() -> Vec<(ListQuery, &'static str)> {
+    let sorted = |field, descending, minimum_severity| ListQuery {
+        filter: Filter { minimum_severity, ..Filter::default() },
+        order: vec![(field, descending)],
         ..ListQuery::default()
-    }
+    };
+    vec![
+        (sorted(OrderField::Severity, true, None), "notifications_user_severity"),
+        (sorted(OrderField::Severity, true, Some(herald_model::Severity::High)), "notifications_user_severity"),
+        (sorted(OrderField::Topic, false, None), "notifications_user_topic"),
+        (sorted(OrderField::Origin, false, None), "notifications_user_origin"),
+    ]
 }
 
 #[tokio::test]
-async fn a_page_sorted_by_severity_reads_the_inbox_in_its_order() {
+async fn pages_sorted_as_the_inbox_sorts_read_it_in_that_order() {
     let (db, dir) = database().await;
-    for minimum in [None, Some(herald_model::Severity::High)] {
-        let p = plan(&db, page_sql(Backend::Sqlite, &alice(), None, &most_urgent_first(minimum), false, None).unwrap())
-            .await;
+    for (q, index) in sorted_pages() {
+        let p = plan(&db, page_sql(Backend::Sqlite, &alice(), None, &q, false, None).unwrap()).await;
         // The user's rows come in the page's order and stop at its end. A sort of them (even
         // one severity at a time, "RIGHT PART OF ORDER BY") reads every row of the most
-        // urgent severity to return a page. (Sorting the page's rows as they are merged with
-        // the broadcasts' is cheap.)
+        // urgent severity, or of the inbox, to return a page. (Sorting the page's rows as
+        // they are merged with the broadcasts' is cheap.)
         let own = p.split("CO-ROUTINE p").nth(1).and_then(|rest| rest.split("SCAN p").next()).unwrap_or_default();
-        assert!(own.contains("SEARCH n USING INDEX notifications_user_severity"), "{minimum:?}:\n{p}");
-        assert!(!own.contains("TEMP B-TREE"), "{minimum:?}:\n{p}");
+        assert!(own.contains(&format!("SEARCH n USING INDEX {index}")), "{:?}:\n{p}", q.order);
+        assert!(!own.contains("TEMP B-TREE"), "{:?} {:?}:\n{p}", q.order, q.filter.minimum_severity);
     }
     std::fs::remove_dir_all(dir).ok();
 }
@@ -260,15 +266,15 @@ async fn postgres_pages_read_a_page_once_herald_refreshed_the_statistics() {
 }
 
 #[tokio::test]
-async fn postgres_pages_sorted_by_severity_read_a_page() {
+async fn postgres_pages_sorted_as_the_inbox_sorts_read_a_page() {
     let (db, name) = postgres_database().await;
     refreshed(&db).await;
-    for minimum in [None, Some(herald_model::Severity::High)] {
-        let page = page_sql(Backend::Postgres, &alice(), None, &most_urgent_first(minimum), false, None).unwrap();
-        // A page of the user's rows and the 1,000 broadcasts (sorted: they have no index by
-        // severity), not the user's every critical notification (24,750 of them).
+    for (q, _) in sorted_pages() {
+        let page = page_sql(Backend::Postgres, &alice(), None, &q, false, None).unwrap();
+        // A page of the user's rows and the 1,000 broadcasts (sorted: they are few), not the
+        // user's every critical notification (24,750 of them) or every notification.
         let read = postgres_rows_read(&db, page.clone()).await;
-        assert!(read < 2_000, "{minimum:?}: {read} rows:\n{}", postgres_plan(&db, page).await);
+        assert!(read < 2_000, "{:?}: {read} rows:\n{}", q.order, postgres_plan(&db, page).await);
     }
     drop_scratch_postgres(db, name).await;
 }

@@ -35,6 +35,25 @@ async fn seed(app: &TestApp) -> (String, String) {
     (app.user_token("alice").await, app.user_token("bob").await)
 }
 
+// Both databases agree where the notifications without a topic go: before every topic, and
+// after every one in reverse (an empty topic is stored as none).
+both!(notifications_without_a_topic_sort_before_every_topic, |app| async {
+    let ci = app.service_token("external:ci").await;
+    for (title, topic) in
+        [("Older, no topic", None), ("Zeta", Some("zeta")), ("Alpha", Some("alpha")), ("Blank", Some("  "))]
+    {
+        let mut payload = json!({"title": title});
+        if let Some(topic) = topic {
+            payload["topic"] = json!(topic);
+        }
+        app.publish(&ci, to(&["user:default/alice"]), payload).await;
+    }
+    let alice = app.user_token("alice").await;
+    let sorted = |direction: &str| format!("{LIST}?orderField=topic,{direction}");
+    assert_eq!(titles(&app.get(&sorted("asc"), &alice).await.body), ["Blank", "Older, no topic", "Alpha", "Zeta"]);
+    assert_eq!(titles(&app.get(&sorted("desc"), &alice).await.body), ["Zeta", "Alpha", "Blank", "Older, no topic"]);
+});
+
 both!(lists_filter_and_sort_like_backstage, |app| async {
     let (alice, _) = seed(&app).await;
     let all = app.get(LIST, &alice).await.body;
@@ -71,6 +90,14 @@ both!(lists_filter_and_sort_like_backstage, |app| async {
         ["Maintenance", "Deploy done", "Build failed", "Incident opened"]
     );
     assert_eq!(app.get(&q("orderField=topic,asc&orderField=updated,desc"), &alice).await.status, 200);
+    assert_eq!(
+        titles(&app.get(&q("orderField=topic,asc"), &alice).await.body),
+        ["Maintenance", "Build failed", "Deploy done", "Incident opened"]
+    );
+    assert_eq!(
+        titles(&app.get(&q("orderField=topic,desc"), &alice).await.body),
+        ["Incident opened", "Deploy done", "Build failed", "Maintenance"]
+    );
     let page = app.get(&q("limit=2&offset=1"), &alice).await.body;
     assert_eq!(
         (page["totalCount"].as_i64(), titles(&page)),

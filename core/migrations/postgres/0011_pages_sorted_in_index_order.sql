@@ -1,0 +1,19 @@
+-- The inbox's sorts read its indexes in order, so that a page stops after its rows instead of
+-- sorting every notification of the user (see core::notifications::OrderField::sql).
+--
+-- Severity: the inbox lists the most urgent first (`severity DESC, created DESC, id DESC`),
+-- which migration 0001's index, ordered by `severity` ascending and then newest first, could
+-- give only one severity at a time: a page read and sorted every notification of the user's
+-- most urgent severity present (a quarter of a large inbox) to return twenty. A minimum
+-- severity is a range of the index either way.
+DROP INDEX notifications_user_severity;
+CREATE INDEX notifications_user_severity ON notifications (user_ref, severity DESC, created DESC, id DESC);
+
+-- Topic: sorted by topic, the notifications without one come first, as on SQLite, which
+-- orders NULLs first; PostgreSQL's indexes order them last unless told.
+DROP INDEX notifications_user_topic;
+CREATE INDEX notifications_user_topic ON notifications (user_ref, topic NULLS FIRST, created DESC, id DESC);
+
+-- Origin: no index held the user's notifications by origin, so a page sorted by origin read
+-- and sorted the whole inbox.
+CREATE INDEX notifications_user_origin ON notifications (user_ref, origin, created DESC, id DESC);
