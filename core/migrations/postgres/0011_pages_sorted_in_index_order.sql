@@ -14,6 +14,5 @@ CREATE INDEX notifications_user_severity ON notifications (user_ref, severity DE
 DROP INDEX notifications_user_topic;
 CREATE INDEX notifications_user_topic ON notifications (user_ref, topic NULLS FIRST, created DESC, id DESC);
 
--- Origin: no index held the user's notifications by origin, so a page sorted by origin read
--- and sorted the whole inbox.
-CREATE INDEX notifications_user_origin ON notifications (user_ref, origin, created DESC, id DESC);
+-- Origin has no index: one holding the user's notifications by origin cost SQLite's publish
+-- 11-18% (docs/performance.md), so a page sorted by origin still sorts the inbox.

@@ -114,8 +114,8 @@ async fn searches_go_through_the_index_unless_the_count_says_to_walk() {
 }
 
 /// The inbox's sorts as it pages them (most urgent first, with and without a minimum
-/// severity; by topic; by origin), each with the index that holds the user's rows in its
-/// order.
+/// severity; by topic), each with the index that holds the user's rows in its order. (Its
+/// sort by origin has none: see SQLite's migration 0014.)
 fn sorted_pages() -> Vec<(ListQuery, &'static str)> {
     let sorted = |field, descending, minimum_severity| ListQuery {
         filter: Filter { minimum_severity, ..Filter::default() },
@@ -126,7 +126,6 @@ fn sorted_pages() -> Vec<(ListQuery, &'static str)> {
         (sorted(OrderField::Severity, true, None), "notifications_user_severity"),
         (sorted(OrderField::Severity, true, Some(herald_model::Severity::High)), "notifications_user_severity"),
         (sorted(OrderField::Topic, false, None), "notifications_user_topic"),
-        (sorted(OrderField::Origin, false, None), "notifications_user_origin"),
     ]
 }
 
@@ -137,7 +136,7 @@ async fn pages_sorted_as_the_inbox_sorts_read_it_in_that_order() {
         let p = plan(&db, page_sql(Backend::Sqlite, &alice(), None, &q, false, None).unwrap()).await;
         // The user's rows come in the page's order and stop at its end. A sort of them (even
         // one severity at a time, "RIGHT PART OF ORDER BY") reads every row of the most
-        // urgent severity, or of the inbox, to return a page. (Sorting the page's rows as
+        // urgent severity, or the whole inbox, to return a page. (Sorting the page's rows as
         // they are merged with the broadcasts' is cheap.)
         let own = p.split("CO-ROUTINE p").nth(1).and_then(|rest| rest.split("SCAN p").next()).unwrap_or_default();
         assert!(own.contains(&format!("SEARCH n USING INDEX {index}")), "{:?}:\n{p}", q.order);
@@ -272,7 +271,7 @@ async fn postgres_pages_sorted_as_the_inbox_sorts_read_a_page() {
     for (q, _) in sorted_pages() {
         let page = page_sql(Backend::Postgres, &alice(), None, &q, false, None).unwrap();
         // A page of the user's rows and the 1,000 broadcasts (sorted: they are few), not the
-        // user's every critical notification (24,750 of them) or every notification.
+        // user's every critical notification (24,750 of them) or every topic-less one.
         let read = postgres_rows_read(&db, page.clone()).await;
         assert!(read < 2_000, "{:?}: {read} rows:\n{}", q.order, postgres_plan(&db, page).await);
     }
