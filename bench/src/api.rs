@@ -280,8 +280,8 @@ async fn measure(o: &Options, s: &System) -> anyhow::Result<(Vec<(String, Option
         ("minimumSeverity=high", "limit=20&offset=0&minimumSeverity=high"),
         ("search=foo", "limit=20&offset=0&search=foo"),
         ("topic=deploy", "limit=20&offset=0&topic=deploy"),
-        // The inbox's "Severity" sort (until the twenty-fifth sitting this ran least urgent
-        // first, which the index served while the inbox's own order read a quarter of it).
+        // The inbox's own "Severity" sort (docs/performance.md: until the twenty-fifth
+        // sitting this asked for the least urgent first, which hid the cost of this one).
         ("most urgent first", "limit=20&offset=0&orderField=severity,desc"),
     ];
     for (name, query) in variants {

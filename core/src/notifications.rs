@@ -413,9 +413,8 @@ impl OrderField {
         Ok((field, descending))
     }
 
-    /// The sort key in `direction`, as `backend` writes it.
+    /// The sort key in its direction, as `backend` writes it.
     fn sql(self, backend: Backend, descending: bool) -> String {
-        let direction = if descending { "DESC" } else { "ASC" };
         // Bare column names: valid inside each half of the inbox query and over their union.
         let key = match self {
             OrderField::Created => "created",
@@ -424,19 +423,25 @@ impl OrderField {
             OrderField::Severity => "severity",
             // The column itself, which its index holds in order (an expression of it, such as
             // the `COALESCE(topic, '')` this was, made every page sorted by topic sort the whole
-            // inbox). A notification without a topic sorts before every topic (publishing
-            // stores an empty topic as none), as SQLite orders NULLs and PostgreSQL is told to.
-            OrderField::Topic => {
-                return match (backend, descending) {
-                    (Backend::Postgres, false) => "topic ASC NULLS FIRST".into(),
-                    (Backend::Postgres, true) => "topic DESC NULLS LAST".into(),
-                    (Backend::Sqlite, _) => format!("topic {direction}"),
-                };
-            }
+            // inbox).
+            OrderField::Topic => "topic",
             OrderField::Origin => "origin",
         };
-        format!("{key} {direction}")
+        // The one key that may be NULL: a notification without a topic sorts before every
+        // topic (publishing stores an empty topic as none), as SQLite orders NULLs and
+        // PostgreSQL, which orders them last, is told to (as its index is).
+        let nulls = match (self, backend, descending) {
+            (OrderField::Topic, Backend::Postgres, false) => " NULLS FIRST",
+            (OrderField::Topic, Backend::Postgres, true) => " NULLS LAST",
+            _ => "",
+        };
+        format!("{key} {}{nulls}", direction(descending))
     }
+}
+
+/// `descending` in SQL.
+fn direction(descending: bool) -> &'static str {
+    if descending { "DESC" } else { "ASC" }
 }
 
 /// A page request.
@@ -580,14 +585,13 @@ fn state_conditions(f: &Filter, t: &str, now: &str) -> Vec<String> {
 }
 
 fn order_by(backend: Backend, order: &[(OrderField, bool)]) -> String {
-    let dir = |d: bool| if d { "DESC" } else { "ASC" };
     let mut keys: Vec<String> = order.iter().map(|(f, d)| f.sql(backend, *d)).collect();
     // Every order ends in a unique key, so paging never repeats or skips rows that tie.
     let created_desc = order.iter().find(|(f, _)| *f == OrderField::Created).is_none_or(|(_, d)| *d);
     if !order.iter().any(|(f, _)| *f == OrderField::Created) {
         keys.push("created DESC".into());
     }
-    keys.push(format!("id {}", dir(created_desc)));
+    keys.push(format!("id {}", direction(created_desc)));
     keys.join(", ")
 }
 
