@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{FlatRoutes, Route, Router};
 use leptos_router::{Lazy, SsrMode, path};
 
@@ -18,6 +18,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
+                // Static, so rendered here, outside what hydrates: as `leptos_meta` components
+                // inside `App`, the browser bundle would carry their code to hydrate them.
+                <link id="leptos" rel="stylesheet" href="/pkg/herald.css" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <meta name="color-scheme" content="light dark" />
                 <MetaTags />
             </head>
             <body>
@@ -131,9 +136,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/herald.css" />
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
-        <Meta name="color-scheme" content="light dark" />
         <Title formatter=move |text: String| live.title(&text) />
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
