@@ -283,6 +283,35 @@ where
     }
 }
 
+/// A form that asks for a page with GET, its fields as the query: the browser loads it without
+/// JavaScript; with it, submitting navigates in place to the URL the browser would have
+/// loaded.
+///
+/// Not leptos_router's `Form`, which also posts forms (through `gloo-net`), all of which the
+/// browser bundle carried for the inbox's filters.
+#[component]
+pub fn GetForm(action: &'static str, children: Children) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    let submit = {
+        let navigate = leptos_router::hooks::use_navigate();
+        move |ev: leptos::ev::SubmitEvent| {
+            use wasm_bindgen::JsCast;
+            let form = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
+            let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else { return };
+            let Ok(query) = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data) else { return };
+            ev.prevent_default();
+            navigate(&format!("{action}?{}", String::from(query.to_string())), Default::default());
+        }
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let submit = |_: leptos::ev::SubmitEvent| {};
+    view! {
+        <form method="get" action=action on:submit=submit>
+            {children()}
+        </form>
+    }
+}
+
 /// The `value` of the button that submitted a form, as the form would post it with its name.
 pub fn submitted_by(ev: &leptos::ev::SubmitEvent) -> Option<String> {
     ev.submitter().and_then(|button| button.get_attribute("value"))

@@ -6,13 +6,12 @@ mod announcements;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
-use crate::components::{InPlaceForm, typed};
+use crate::components::{GetForm, InPlaceForm, typed};
 use crate::live::Live;
 use crate::shell::{MeResource, signed_in};
 
@@ -362,7 +361,7 @@ fn Deliveries(
     view! {
         <section class="settings-section wide" id="deliveries" aria-labelledby="deliveries-title">
             <h2 id="deliveries-title">"Deliveries"</h2>
-            <Form method="GET" action="/admin" attr:class="filters">
+            <GetForm action="/admin" attr:class="filters">
                 <label for="delivery-status">"Status"</label>
                 <select id="delivery-status" name="status">
                     {option("status", "", "Any")}
@@ -379,7 +378,7 @@ fn Deliveries(
                     {option("channel", "Webhook", "Webhook")}
                 </select>
                 <button type="submit" class="button">"Apply"</button>
-            </Form>
+            </GetForm>
             <div class="list-bar">
                 <p class="muted" data-testid="deliveries-count">{format!("{} of {total}", rows.len())}</p>
                 <InPlaceForm action=retry input=|_| RetryDeliveries { id: String::new() } attr:class="inline-form">

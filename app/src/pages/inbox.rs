@@ -11,11 +11,10 @@ use std::collections::BTreeSet;
 use herald_model::{Notification, Severity};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::InPlaceForm;
+use crate::components::{GetForm, InPlaceForm};
 use crate::live::Live;
 use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
 use crate::shell::{MeResource, Session, SignedIn, signed_in};
@@ -249,7 +248,7 @@ fn Filters(query: Memo<InboxQuery>, topics: Vec<String>) -> impl IntoView {
     let q = move || query.get();
     let selected = move |field: fn(&InboxQuery) -> String, value: &'static str| move || field(&q()) == value;
     view! {
-        <Form method="GET" action="/" attr:class="filters" attr:data-testid="filters">
+        <GetForm action="/" attr:class="filters" attr:data-testid="filters">
             <input type="hidden" name="view" prop:value=move || q().view />
             <label class="visually-hidden" for="q">"Search"</label>
             <input id="q" name="q" type="search" placeholder="Search (press /)" prop:value=move || q().q />
@@ -291,7 +290,7 @@ fn Filters(query: Memo<InboxQuery>, topics: Vec<String>) -> impl IntoView {
                 {[20, 50, 100].into_iter().map(|n| view! { <option value=n.to_string() selected=move || q().per == n>{n}</option> }).collect_view()}
             </select>
             <button type="submit" class="button">"Apply"</button>
-        </Form>
+        </GetForm>
     }
 }
 
