@@ -89,19 +89,33 @@ pub fn datetime_local(at: DateTime<Utc>) -> String {
     format!("{}T{:02}:{:02}:{:02}", iso_date(at), at.hour(), at.minute(), at.second())
 }
 
+/// A `datetime` attribute's value, to the second: "2026-11-27T10:00:05Z". Not chrono's
+/// `to_rfc3339`, whose formatter the browser bundle would carry for it.
+pub fn machine_readable(at: DateTime<Utc>) -> String {
+    format!("{}T{:02}:{:02}:{:02}Z", iso_date(at), at.hour(), at.minute(), at.second())
+}
+
+/// A time in milliseconds since the epoch (as the browser's pages carry times: reading
+/// chrono's text formats would take its parsers into the bundle).
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// "2026-11-27".
 fn iso_date(at: DateTime<Utc>) -> String {
     format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
 }
 
-/// A time shown relative to now, with the exact time in its tooltip. `rendered_at` is the
-/// moment the server rendered the data (see the module's note).
+/// A time (`at`, in milliseconds since the epoch) shown relative to now, with the exact time
+/// in its tooltip. `rendered_at` is the moment the server rendered the data (see the
+/// module's note).
 #[component]
-pub fn RelativeTime(at: DateTime<Utc>, rendered_at: i64) -> impl IntoView {
+pub fn RelativeTime(at: i64, rendered_at: i64) -> impl IntoView {
     let clock = expect_context::<Clock>();
+    let at = from_ms(at);
     let text = move || relative(at, clock.now.get().unwrap_or(rendered_at));
     view! {
-        <time datetime=at.to_rfc3339() title=utc_second(at)>
+        <time datetime=machine_readable(at) title=utc_second(at)>
             {text}
         </time>
     }
@@ -135,6 +149,8 @@ mod tests {
             assert_eq!(utc_second(at), at.format("%Y-%m-%d %H:%M:%S UTC").to_string());
             assert_eq!(weekday_utc_minute(at), at.format("%a %b %-d, %H:%M UTC").to_string());
             assert_eq!(datetime_local(at), at.format("%Y-%m-%dT%H:%M:%S").to_string());
+            assert_eq!(machine_readable(at), at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            assert_eq!(from_ms(at.timestamp_millis()), at);
             assert_eq!(format!("{} {}", month(at), at.day()), at.format("%b %-d").to_string());
             at += chrono::Duration::seconds(86_400 + 3_661);
         }

@@ -114,7 +114,7 @@ pub fn Toasts() -> impl IntoView {
     };
     view! {
         <section class="toasts" aria-live="polite" aria-label="New notifications" data-testid="toasts">
-            <For each=move || shown().0 key=|t| t.notification.id.clone() let:toast>
+            <For each=move || shown().0 key=|t| t.id.clone() let:toast>
                 <ToastCard toast />
             </For>
             {move || {
@@ -129,7 +129,7 @@ pub fn Toasts() -> impl IntoView {
 #[component]
 fn ToastCard(toast: Toast) -> impl IntoView {
     let live = expect_context::<Live>();
-    let n = toast.notification;
+    let n = toast;
     let id = n.id.clone();
     if n.payload.severity != Severity::Critical {
         let id = id.clone();

@@ -6,7 +6,7 @@
 //! `Last-Event-ID`, which is exactly what the server's replay needs; leptos-use reconnects by
 //! creating a new `EventSource`, which starts without that header.
 
-use herald_model::{Notification, NotificationStatus};
+use herald_model::{NotificationStatus, Severity};
 use leptos::prelude::*;
 use serde::Deserialize;
 
@@ -20,10 +20,33 @@ pub enum LiveState {
     Reconnecting,
 }
 
-/// A notification shown as a toast.
-#[derive(Clone, Debug, PartialEq)]
+/// A notification that arrived on the stream, as a toast shows it: the event's JSON is the
+/// API's notification, of which this reads only what a toast and the system notification
+/// show (reading it whole took chrono's parsers and serde_json's `Value` into the bundle).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Toast {
-    pub notification: Notification,
+    pub id: String,
+    pub origin: String,
+    /// Whether it arrived read (the API's `read` time, whatever it is).
+    #[serde(default, rename = "read", deserialize_with = "present")]
+    pub arrived_read: bool,
+    pub payload: ToastPayload,
+}
+
+/// What a toast shows of a notification's payload.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ToastPayload {
+    pub title: String,
+    pub description: Option<String>,
+    pub link: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    pub topic: Option<String>,
+}
+
+/// Whether an optional field holds a value (rather than `null`), without reading it.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<serde::de::IgnoredAny>::deserialize(d)?.is_some())
 }
 
 /// A change of state the user made (in any tab).
@@ -43,8 +66,9 @@ pub struct Live {
     pub unread: RwSignal<Option<i64>>,
     /// Toasts on screen, oldest first.
     pub toasts: RwSignal<Vec<Toast>>,
-    /// Notifications that arrived since the page loaded, newest last (the inbox merges them).
-    pub arrivals: RwSignal<Vec<Notification>>,
+    /// The ids of the notifications that arrived since the page loaded, newest last (the
+    /// inbox and the critical banner reload when it grows).
+    pub arrivals: RwSignal<Vec<String>>,
     /// The last state change, for lists showing the same notifications.
     pub last_update: RwSignal<Option<StateUpdate>>,
     /// Bumped when the stream says the page's data is stale and must be refetched.
@@ -78,9 +102,9 @@ impl Live {
     pub fn apply(&self, kind: &str, data: &str) {
         match kind {
             "notification" => {
-                let Ok(n) = serde_json::from_str::<Notification>(data) else { return };
-                let seen = self.arrivals.with_untracked(|a| a.iter().any(|x| x.id == n.id));
-                if !seen && n.read.is_none() {
+                let Ok(n) = serde_json::from_str::<Toast>(data) else { return };
+                let seen = self.arrivals.with_untracked(|a| a.contains(&n.id));
+                if !seen && !n.arrived_read {
                     self.unread.update(|u| {
                         if let Some(u) = u {
                             *u += 1;
@@ -88,22 +112,22 @@ impl Live {
                     });
                 }
                 self.arrivals.update(|a| {
-                    a.retain(|x| x.id != n.id);
-                    a.push(n.clone());
+                    a.retain(|x| *x != n.id);
+                    a.push(n.id.clone());
                 });
                 #[cfg(feature = "hydrate")]
-                if n.read.is_none() {
+                if !n.arrived_read {
                     system_notification::show(&n);
                 }
                 self.toasts.update(|t| {
-                    t.retain(|x| x.notification.id != n.id);
-                    t.push(Toast { notification: n });
+                    t.retain(|x| x.id != n.id);
+                    t.push(n);
                 });
             }
             "update" => {
                 if let Ok(u) = serde_json::from_str::<StateUpdate>(data) {
                     if u.read == Some(true) || u.archived == Some(true) {
-                        self.toasts.update(|t| t.retain(|x| !u.ids.contains(&x.notification.id)));
+                        self.toasts.update(|t| t.retain(|x| !u.ids.contains(&x.id)));
                     }
                     self.last_update.set(Some(u));
                 }
@@ -120,7 +144,7 @@ impl Live {
 
     /// Removes a toast.
     pub fn dismiss(&self, id: &str) {
-        self.toasts.update(|t| t.retain(|x| x.notification.id != id));
+        self.toasts.update(|t| t.retain(|x| x.id != id));
     }
 }
 
@@ -214,7 +238,7 @@ impl Connection {
 /// them on in Settings, which is also when the browser asks for permission.
 #[cfg(feature = "hydrate")]
 pub mod system_notification {
-    use herald_model::Notification;
+    use super::Toast;
     use web_sys::{NotificationOptions, NotificationPermission};
 
     const KEY: &str = "herald.browserNotifications";
@@ -248,7 +272,7 @@ pub mod system_notification {
 
     /// Shows one while the tab is in the background. The notification id is the tag, so
     /// several open tabs show a single system notification.
-    pub fn show(n: &Notification) {
+    pub fn show(n: &Toast) {
         let hidden = web_sys::window()
             .and_then(|w| w.document())
             .is_some_and(|d| d.visibility_state() != web_sys::VisibilityState::Visible);
@@ -316,5 +340,51 @@ mod tests {
         assert!(live.toasts.get_untracked().is_empty(), "reading elsewhere removes the toast");
         live.apply("reset", "{}");
         assert_eq!(live.resets.get_untracked(), 1);
+    }
+
+    #[test]
+    fn a_toast_reads_what_the_server_sends() {
+        // The event's data is the API's notification, times, metadata and all; the toast reads
+        // only what it shows, and one that arrives read does not count as unread.
+        use herald_model::{Notification, NotificationPayload};
+        let owner = Owner::new();
+        owner.set();
+        let live = Live::new();
+        live.apply("status", r#"{"unread":0,"read":0}"#);
+        let at = chrono::DateTime::from_timestamp_millis(1_800_000_000_123).unwrap();
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("build".into(), serde_json::json!({"number": 42, "green": false}));
+        let n = Notification {
+            id: "b".into(),
+            user: Some("user:default/x".into()),
+            created: at,
+            updated: Some(at),
+            read: Some(at),
+            saved: None,
+            archived: None,
+            snoozed_until: None,
+            origin: "ci".into(),
+            payload: NotificationPayload {
+                title: "Build failed".into(),
+                description: Some("**red**".into()),
+                link: Some("https://ci.example/42".into()),
+                severity: Severity::High,
+                topic: Some("builds".into()),
+                metadata: Some(metadata),
+                ..NotificationPayload::default()
+            },
+        };
+        live.apply("notification", &serde_json::to_string(&n).unwrap());
+        assert_eq!(live.unread.get_untracked(), Some(0), "it arrived read");
+        let toasts = live.toasts.get_untracked();
+        assert_eq!(toasts.len(), 1);
+        let t = &toasts[0];
+        assert!(t.arrived_read);
+        assert_eq!((t.id.as_str(), t.origin.as_str()), ("b", "ci"));
+        assert_eq!(t.payload.title, "Build failed");
+        assert_eq!(t.payload.link.as_deref(), Some("https://ci.example/42"));
+        assert_eq!(t.payload.severity, Severity::High);
+        assert_eq!(t.payload.topic.as_deref(), Some("builds"));
+        assert_eq!(live.arrivals.get_untracked(), vec!["b".to_string()]);
     }
 }

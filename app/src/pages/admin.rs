@@ -293,10 +293,7 @@ fn Tokens(
     revoke: ServerAction<RevokeServiceToken>,
 ) -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let when = move |ms: i64| {
-        let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        view! { <RelativeTime at rendered_at /> }
-    };
+    let when = move |at: i64| view! { <RelativeTime at rendered_at /> };
     let name = NodeRef::<leptos::html::Input>::new();
     view! {
         <section class="settings-section wide" id="tokens" aria-labelledby="tokens-title">
@@ -399,7 +396,7 @@ fn Deliveries(
                             </tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|d| {
-                                    let at = chrono::DateTime::from_timestamp_millis(d.created_at).unwrap_or_default();
+                                    let at = d.created_at;
                                     let dead = d.status == "dead";
                                     view! {
                                         <tr data-testid="delivery" data-status=d.status.clone()>

@@ -4,6 +4,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use leptos_router::{LazyRoute, lazy_route};
 
+use crate::clock::{from_ms, machine_readable, utc_minute};
 use crate::components::{SeverityIcon, StateButton};
 use crate::live::Live;
 use crate::notification_fns::SetStateForm;
@@ -17,10 +18,7 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
     let hub = hub()?;
     let user = require_user().await?;
     let n = herald_core::notifications::get(&hub.db, &user, &id).await.map_err(fail)?;
-    Ok(InboxItem {
-        description_html: n.payload.description.as_deref().map(herald_core::markdown::render),
-        notification: n,
-    })
+    Ok(InboxItem::new(n))
 }
 
 /// `/notifications/:id`, one notification in full to a signed-in user, as a lazy route: its
@@ -60,32 +58,32 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
             {move || Suspend::new(async move {
                 match item.await {
                     Ok(item) => {
-                        let n = item.notification;
-                        let severity = n.payload.severity;
+                        let n = item;
+                        let severity = n.severity;
                         let id = n.id.clone();
                         let toggle = move |field: &'static str, value: bool, label: &'static str| {
                             view! { <StateButton action=set_state id=id.clone() field value label class="button" /> }
                         };
                         view! {
-                            <Title text=n.payload.title.clone() />
+                            <Title text=n.title.clone() />
                             <article class="detail" data-testid="detail">
                                 <p><A href="/">"← Inbox"</A></p>
-                                <h1 class="detail-title"><SeverityIcon severity />" "{n.payload.title.clone()}</h1>
+                                <h1 class="detail-title"><SeverityIcon severity />" "{n.title.clone()}</h1>
                                 <p class="meta">
                                     <span>{format!("{severity} severity")}</span>" · "
                                     <span class="origin">{n.origin.clone()}</span>
-                                    {n.payload.topic.clone().map(|t| view! { " · " <span class="chip">{t}</span> })}
-                                    " · "<time datetime=n.created.to_rfc3339()>{crate::clock::utc_minute(n.created)}</time>
-                                    {n.updated.map(|u| view! { " · updated " <time datetime=u.to_rfc3339()>{crate::clock::utc_minute(u)}</time> })}
+                                    {n.topic.clone().map(|t| view! { " · " <span class="chip">{t}</span> })}
+                                    " · "<time datetime=machine_readable(from_ms(n.created))>{utc_minute(from_ms(n.created))}</time>
+                                    {n.updated.map(from_ms).map(|u| view! { " · updated " <time datetime=machine_readable(u)>{utc_minute(u)}</time> })}
                                 </p>
-                                {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
+                                {n.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                                 <div class="detail-actions">
-                                    {n.payload.link.clone().map(|l| view! {
+                                    {n.link.clone().map(|l| view! {
                                         <a class="button primary" href=format!("/open/{}", n.id) rel="external" title=l>"Open link"</a>
                                     })}
-                                    {if n.read.is_none() { toggle("read", true, "Mark as read") } else { toggle("read", false, "Mark as unread") }}
-                                    {if n.saved.is_none() { toggle("saved", true, "Save") } else { toggle("saved", false, "Unsave") }}
-                                    {if n.archived.is_none() { toggle("archived", true, "Done") } else { toggle("archived", false, "Undo done") }}
+                                    {if n.unread { toggle("read", true, "Mark as read") } else { toggle("read", false, "Mark as unread") }}
+                                    {if !n.saved { toggle("saved", true, "Save") } else { toggle("saved", false, "Unsave") }}
+                                    {if !n.archived { toggle("archived", true, "Done") } else { toggle("archived", false, "Undo done") }}
                                 </div>
                             </article>
                         }

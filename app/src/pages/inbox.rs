@@ -8,7 +8,9 @@ mod row;
 
 use std::collections::BTreeSet;
 
-use herald_model::{Notification, Severity};
+#[cfg(feature = "ssr")]
+use herald_model::Notification;
+use herald_model::Severity;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -89,11 +91,51 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-/// One row: the notification and its description rendered (sanitized) on the server.
+/// A notification as the inbox's rows and the detail page show it, its description rendered
+/// (sanitized) on the server.
+///
+/// Not the API's `Notification`: the browser would read that with chrono's parsers for its
+/// times and serde_json's `Value` for metadata no page shows, code the bundle every page
+/// loads carried for it. Times are milliseconds since the epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InboxItem {
-    pub notification: Notification,
+    pub id: String,
+    pub origin: String,
+    pub title: String,
     pub description_html: Option<String>,
+    pub link: Option<String>,
+    pub severity: Severity,
+    pub topic: Option<String>,
+    pub scope: Option<String>,
+    pub created: i64,
+    pub updated: Option<i64>,
+    pub unread: bool,
+    pub saved: bool,
+    pub archived: bool,
+    pub snoozed_until: Option<i64>,
+}
+
+#[cfg(feature = "ssr")]
+impl InboxItem {
+    /// What the pages show of `n`.
+    pub fn new(n: Notification) -> InboxItem {
+        InboxItem {
+            description_html: n.payload.description.as_deref().map(herald_core::markdown::render),
+            id: n.id,
+            origin: n.origin,
+            title: n.payload.title,
+            link: n.payload.link,
+            severity: n.payload.severity,
+            topic: n.payload.topic,
+            scope: n.payload.scope,
+            created: n.created.timestamp_millis(),
+            updated: n.updated.map(|t| t.timestamp_millis()),
+            unread: n.read.is_none(),
+            saved: n.saved.is_some(),
+            archived: n.archived.is_some(),
+            snoozed_until: n.snoozed_until.map(|t| t.timestamp_millis()),
+        }
+    }
 }
 
 /// One page of the inbox.
@@ -118,13 +160,7 @@ pub async fn inbox_page(query: InboxQuery) -> Result<InboxData, ServerFnError> {
     let q = ListQuery { filter: filter.clone(), order, offset: (query.page - 1) * query.per, limit: query.per };
     let (notifications, total) = list(&hub.db, &user, &q).await.map_err(fail)?;
     let all_topics = topics(&hub.db, &user, &herald_core::notifications::Filter::default()).await.map_err(fail)?;
-    let items = notifications
-        .into_iter()
-        .map(|n| InboxItem {
-            description_html: n.payload.description.as_deref().map(herald_core::markdown::render),
-            notification: n,
-        })
-        .collect();
+    let items = notifications.into_iter().map(InboxItem::new).collect();
     Ok(InboxData { total, items, topics: all_topics, rendered_at: herald_core::time::now_ms() })
 }
 
@@ -337,7 +373,7 @@ fn Results(
         page: 1,
         per: 20,
     };
-    let page_ids: Vec<String> = data.items.iter().map(|i| i.notification.id.clone()).collect();
+    let page_ids: Vec<String> = data.items.iter().map(|i| i.id.clone()).collect();
     // Bursts only make sense while the list is in time order.
     let groups = if matches!(q.sort.as_str(), "" | "oldest") {
         bursts::group(data.items)
@@ -377,8 +413,8 @@ fn Burst(group: Vec<InboxItem>) -> impl IntoView {
     if rest.is_empty() {
         return view! { <Row item=head /> }.into_any();
     }
-    let what = head.notification.payload.topic.clone().or_else(|| head.notification.payload.scope.clone());
-    let summary = format!("+{} more from {} · {}", rest.len(), head.notification.origin, what.unwrap_or_default());
+    let what = head.topic.clone().or_else(|| head.scope.clone());
+    let summary = format!("+{} more from {} · {}", rest.len(), head.origin, what.unwrap_or_default());
     view! {
         <Row item=head />
         <li class="burst">

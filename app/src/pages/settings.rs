@@ -461,10 +461,7 @@ fn Tokens(
     create: ServerAction<CreatePersonalToken>,
     revoke: ServerAction<RevokePersonalToken>,
 ) -> impl IntoView {
-    let when = move |ms: i64| {
-        let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        view! { <RelativeTime at rendered_at /> }
-    };
+    let when = move |at: i64| view! { <RelativeTime at rendered_at /> };
     let clock = expect_context::<crate::clock::Clock>();
     let created = move || create.value().get().and_then(Result::ok);
     let error = move || create.value().get().and_then(Result::err).map(crate::components::error_text);

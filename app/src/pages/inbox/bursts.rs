@@ -8,9 +8,8 @@ const WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// What makes notifications one burst: the origin and the topic, or the scope without one.
 fn key(item: &InboxItem) -> Option<(&str, &str)> {
-    let p = &item.notification.payload;
-    let what = p.topic.as_deref().or(p.scope.as_deref())?;
-    Some((item.notification.origin.as_str(), what))
+    let what = item.topic.as_deref().or(item.scope.as_deref())?;
+    Some((item.origin.as_str(), what))
 }
 
 /// Groups a page sorted by time into bursts of neighbours, keeping the order.
@@ -18,9 +17,7 @@ pub fn group(items: Vec<InboxItem>) -> Vec<Vec<InboxItem>> {
     let mut groups: Vec<Vec<InboxItem>> = Vec::new();
     for item in items {
         let joins = groups.last().and_then(|g| g.last()).is_some_and(|prev| {
-            key(prev).is_some()
-                && key(prev) == key(&item)
-                && (prev.notification.created - item.notification.created).num_milliseconds().abs() <= WINDOW_MS
+            key(prev).is_some() && key(prev) == key(&item) && (prev.created - item.created).abs() <= WINDOW_MS
         });
         match groups.last_mut() {
             Some(g) if joins => g.push(item),
@@ -33,28 +30,24 @@ pub fn group(items: Vec<InboxItem>) -> Vec<Vec<InboxItem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_model::{Notification, NotificationPayload};
+    use herald_model::Severity;
 
     fn item(origin: &str, topic: Option<&str>, minute: i64) -> InboxItem {
-        let created = chrono::DateTime::from_timestamp_millis(1_800_000_000_000 - minute * 60_000).unwrap();
         InboxItem {
-            notification: Notification {
-                id: format!("{origin}-{minute}"),
-                user: None,
-                created,
-                updated: None,
-                read: None,
-                saved: None,
-                archived: None,
-                snoozed_until: None,
-                origin: origin.into(),
-                payload: NotificationPayload {
-                    title: "t".into(),
-                    topic: topic.map(Into::into),
-                    ..NotificationPayload::default()
-                },
-            },
+            id: format!("{origin}-{minute}"),
+            origin: origin.into(),
+            title: "t".into(),
             description_html: None,
+            link: None,
+            severity: Severity::Normal,
+            topic: topic.map(Into::into),
+            scope: None,
+            created: 1_800_000_000_000 - minute * 60_000,
+            updated: None,
+            unread: true,
+            saved: false,
+            archived: false,
+            snoozed_until: None,
         }
     }
 

@@ -28,13 +28,12 @@ pub struct RowContext {
 #[component]
 pub fn Row(item: InboxItem) -> impl IntoView {
     let ctx = expect_context::<RowContext>();
-    let n = item.notification;
-    let unread = n.read.is_none();
-    let saved = n.saved.is_some();
-    let done = n.archived.is_some();
-    let severity = n.payload.severity;
+    let unread = item.unread;
+    let saved = item.saved;
+    let done = item.archived;
+    let severity = item.severity;
     let class = format!("notification sev-{severity}{}", if unread { " unread" } else { "" });
-    let id = n.id.clone();
+    let id = item.id.clone();
     let action = {
         let id = id.clone();
         move |field: &'static str, value: bool, label: &'static str, shortcut: &'static str| {
@@ -43,8 +42,8 @@ pub fn Row(item: InboxItem) -> impl IntoView {
             }
         }
     };
-    let detail = format!("/notifications/{}", n.id);
-    let title = n.payload.title.clone();
+    let detail = format!("/notifications/{}", item.id);
+    let title = item.title.clone();
     let checked = {
         let id = id.clone();
         move || ctx.selected.with(|s| s.contains(&id))
@@ -62,18 +61,18 @@ pub fn Row(item: InboxItem) -> impl IntoView {
             });
         }
     };
-    let snoozed = n.snoozed_until.filter(|t| t.timestamp_millis() > ctx.rendered_at);
+    let snoozed = item.snoozed_until.filter(|t| *t > ctx.rendered_at).map(crate::clock::from_ms);
     let is_current = {
         let id = id.clone();
         move || ctx.current.with(|c| c.as_deref() == Some(id.as_str()))
     };
     view! {
-        <li class=class class:current=is_current data-testid="notification" data-id=n.id.clone() tabindex="-1">
+        <li class=class class:current=is_current data-testid="notification" data-id=item.id.clone() tabindex="-1">
             <input
                 type="checkbox"
                 class="row-select"
                 form="bulk"
-                name=format!("ids[{}{}]", crate::notification_fns::BULK_ID_PREFIX, n.id)
+                name=format!("ids[{}{}]", crate::notification_fns::BULK_ID_PREFIX, item.id)
                 aria-label=format!("Select “{title}”")
                 data-shortcut="x"
                 prop:checked=checked
@@ -81,25 +80,25 @@ pub fn Row(item: InboxItem) -> impl IntoView {
             />
             <SeverityIcon severity />
             <div class="notification-main">
-                {match n.payload.link.clone() {
+                {match item.link.clone() {
                     // Through Herald, which marks it read (if the user wants that) and
                     // redirects; `rel=external` keeps the client router out of it.
                     Some(link) => view! {
-                        <a class="title" href=format!("/open/{}", n.id) rel="external" title=link>{title.clone()}</a>
+                        <a class="title" href=format!("/open/{}", item.id) rel="external" title=link>{title.clone()}</a>
                     }
                     .into_any(),
                     None => view! { <A href=detail.clone() attr:class="title">{title.clone()}</A> }.into_any(),
                 }}
                 {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                 <span class="meta">
-                    <span class="origin">{n.origin.clone()}</span>
-                    {n.payload.topic.clone().map(|t| view! { <span class="chip">{t}</span> })}
+                    <span class="origin">{item.origin.clone()}</span>
+                    {item.topic.clone().map(|t| view! { <span class="chip">{t}</span> })}
                     <A href=detail>
-                        <RelativeTime at=n.created rendered_at=ctx.rendered_at />
+                        <RelativeTime at=item.created rendered_at=ctx.rendered_at />
                     </A>
                     {snoozed.map(|t| view! {
                         <span class="snoozed-until" data-testid="snoozed-until">
-                            "Snoozed until " <time datetime=t.to_rfc3339()>{crate::clock::weekday_utc_minute(t)}</time>
+                            "Snoozed until " <time datetime=crate::clock::machine_readable(t)>{crate::clock::weekday_utc_minute(t)}</time>
                         </span>
                     })}
                 </span>
