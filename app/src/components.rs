@@ -355,7 +355,7 @@ pub fn CriticalBanner() -> impl IntoView {
                 session.version(),
                 dismiss.version().get(),
                 live.arrivals.with(Vec::len),
-                live.last_update.get(),
+                live.updates.get(),
                 live.resets.get(),
             )
         },

@@ -49,13 +49,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<serde::de::IgnoredAny>::deserialize(d)?.is_some())
 }
 
-/// A change of state the user made (in any tab).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct StateUpdate {
-    pub ids: Vec<String>,
-    pub read: Option<bool>,
-    pub saved: Option<bool>,
-    pub archived: Option<bool>,
+/// A change of state the user made (in any tab), as far as this tab acts on it.
+#[derive(Deserialize)]
+struct StateUpdate {
+    ids: Vec<String>,
+    read: Option<bool>,
+    archived: Option<bool>,
 }
 
 /// The live state of this tab, provided as context.
@@ -69,8 +68,9 @@ pub struct Live {
     /// The ids of the notifications that arrived since the page loaded, newest last (the
     /// inbox and the critical banner reload when it grows).
     pub arrivals: RwSignal<Vec<String>>,
-    /// The last state change, for lists showing the same notifications.
-    pub last_update: RwSignal<Option<StateUpdate>>,
+    /// Bumped by every change of state the user makes, in any tab: lists showing the same
+    /// notifications reload.
+    pub updates: RwSignal<u32>,
     /// Bumped when the stream says the page's data is stale and must be refetched.
     pub resets: RwSignal<u32>,
 }
@@ -83,7 +83,7 @@ impl Live {
             unread: RwSignal::new(None),
             toasts: RwSignal::new(vec![]),
             arrivals: RwSignal::new(vec![]),
-            last_update: RwSignal::new(None),
+            updates: RwSignal::new(0),
             resets: RwSignal::new(0),
         }
     }
@@ -129,7 +129,7 @@ impl Live {
                     if u.read == Some(true) || u.archived == Some(true) {
                         self.toasts.update(|t| t.retain(|x| !u.ids.contains(&x.id)));
                     }
-                    self.last_update.set(Some(u));
+                    self.updates.update(|n| *n += 1);
                 }
             }
             "status" => {

@@ -189,7 +189,7 @@ pub fn InboxPage() -> impl IntoView {
                 bulk.version().get(),
                 mark_all.version().get(),
                 live.arrivals.with(Vec::len),
-                live.last_update.get(),
+                live.updates.get(),
                 live.resets.get(),
             )
         },
