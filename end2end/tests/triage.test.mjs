@@ -189,7 +189,9 @@ describe('with JavaScript only', () => {
     await page.locator('[data-testid=shortcuts]').waitFor();
     await screenshot(page, 'inbox-shortcuts');
     await page.keyboard.press('Escape');
-    await page.locator('[data-testid=shortcuts]').waitFor({ state: 'detached' });
+    // Closed, it stays in the document, hidden (out of sight, focus and the accessibility tree).
+    await page.locator('[data-testid=shortcuts]').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('[data-testid=shortcuts] button').evaluate((b) => b.checkVisibility()), false);
     await page.keyboard.press('/');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'q');
     // Typing in the search field is typing, not shortcuts.

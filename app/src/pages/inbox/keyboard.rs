@@ -19,11 +19,13 @@ pub const SHORTCUTS: [(&str, &str); 9] = [
     ("Esc", "Close this help / leave the search field"),
 ];
 
-/// The help listing the shortcuts, shown by `?`.
+/// The help listing the shortcuts, shown by `?`. Rendered hidden and shown by its `hidden`
+/// attribute, rather than built when shown: one view, where `Show` took two into the bundle.
 #[component]
 pub fn ShortcutHelp(open: RwSignal<bool>) -> impl IntoView {
+    let hidden = move || !open.get();
     view! {
-        <Show when=move || open.get()>
+        <div hidden=hidden>
             <div class="dialog-backdrop" on:click=move |_| open.set(false)></div>
             <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="shortcuts-title" data-testid="shortcuts">
                 <h2 id="shortcuts-title">"Keyboard shortcuts"</h2>
@@ -35,7 +37,7 @@ pub fn ShortcutHelp(open: RwSignal<bool>) -> impl IntoView {
                 </dl>
                 <button type="button" class="button" on:click=move |_| open.set(false)>"Close"</button>
             </div>
-        </Show>
+        </div>
     }
 }
 
