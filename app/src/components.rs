@@ -9,13 +9,13 @@ use crate::live::{Live, LiveState, Toast, badge_text};
 use crate::notification_fns::{SetStateForm, set_state};
 use crate::session::SignOut;
 use crate::shell::{MeResource, Session};
+use leptos::server_fn::ServerFn;
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
 #[component]
 pub fn TopBar() -> impl IntoView {
     let me = expect_context::<MeResource>();
     let live = expect_context::<Live>();
-    let sign_out = expect_context::<Session>().sign_out;
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">
@@ -37,9 +37,13 @@ pub fn TopBar() -> impl IntoView {
                                     <span class="user" data-testid="signed-in-user" title=me.user_ref.clone()>
                                         {me.display_name.clone()}
                                     </span>
-                                    <InPlaceForm action=sign_out input=|_| SignOut {} attr:class="inline-form">
+                                    // A plain form, with or without JavaScript: the server
+                                    // ends the session and sends the browser to the sign-in
+                                    // page, a new document, so nothing of this one (its live
+                                    // stream, what its pages hold) outlives the session.
+                                    <form action=SignOut::url() method="post" class="inline-form">
                                         <button type="submit" class="link-button">"Sign out"</button>
-                                    </InPlaceForm>
+                                    </form>
                                 }
                                     .into_any()
                             }

@@ -6,7 +6,7 @@ use leptos_router::{Lazy, SsrMode, path};
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::Live;
 use crate::pages::{AdminRoute, DetailRoute, InboxPage, NotFound, SettingsRoute, SignInRoute};
-use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, SignOut, whoami};
+use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, whoami};
 
 /// The HTML document the server renders around the application.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -79,18 +79,18 @@ async fn load_lazy_route(path: &str) {
 /// Who is signed in, shared with every component.
 pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
 
-/// The sign-in state and the actions that change it, provided as context.
+/// The action that signs in, provided as context. (Signing out loads the sign-in page as a
+/// new document: see `components::TopBar`.)
 #[derive(Clone, Copy)]
 pub struct Session {
     pub sign_in: ServerAction<SignIn>,
-    pub sign_out: ServerAction<SignOut>,
 }
 
 impl Session {
-    /// Changes whenever someone signs in or out: resources that depend on who is signed in
-    /// read it so they reload.
-    pub fn version(&self) -> (usize, usize) {
-        (self.sign_in.version().get(), self.sign_out.version().get())
+    /// Changes whenever someone signs in: resources that depend on who is signed in read it
+    /// so they reload.
+    pub fn version(&self) -> usize {
+        self.sign_in.version().get()
     }
 }
 
@@ -99,10 +99,9 @@ impl Session {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let sign_in = ServerAction::<SignIn>::new();
-    let sign_out = ServerAction::<SignOut>::new();
-    let me: MeResource = Resource::new(move || (sign_in.version().get(), sign_out.version().get()), |_| whoami());
+    let me: MeResource = Resource::new(move || sign_in.version().get(), |_| whoami());
     provide_context(me);
-    provide_context(Session { sign_in, sign_out });
+    provide_context(Session { sign_in });
     let live = Live::new();
     provide_context(live);
     crate::clock::Clock::provide();

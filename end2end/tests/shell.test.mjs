@@ -163,3 +163,19 @@ describe('with JavaScript', () => {
     await context.close();
   });
 });
+
+for (const javaScriptEnabled of [false, true]) {
+  test(`signing out ends the session ${javaScriptEnabled ? 'with' : 'without'} JavaScript`, async () => {
+    const { context, page } = await signedInPage(browser, herald.base, 'carol', { javaScriptEnabled });
+    if (javaScriptEnabled) await hydrated(page);
+    await Promise.all([page.waitForURL((url) => url.pathname === '/signin'), page.click('text=Sign out')]);
+    await page.locator('[data-testid=signin-form]').waitFor();
+    assert.equal(await page.locator('[data-testid=signed-in-user]').count(), 0);
+    // The session is over on the server too: the inbox sends the browser to sign in.
+    await page.goto(`${herald.base}/`);
+    assert.equal(new URL(page.url()).pathname, '/signin');
+    const status = await context.request.get(`${herald.base}/api/notifications/status`);
+    assert.equal(status.status(), 401);
+    await context.close();
+  });
+}
