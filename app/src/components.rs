@@ -1,6 +1,7 @@
 //! The parts of the page around the routed content.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 
 use herald_model::Severity;
@@ -9,7 +10,6 @@ use crate::live::{Live, LiveState, Toast, badge_text};
 use crate::notification_fns::{SetStateForm, set_state};
 use crate::session::SignOut;
 use crate::shell::{MeResource, Session};
-use leptos::server_fn::ServerFn;
 
 /// The slim bar at the top: product mark, unread badge and the signed-in user.
 #[component]
@@ -133,9 +133,8 @@ pub fn Toasts() -> impl IntoView {
 #[component]
 fn ToastCard(toast: Toast) -> impl IntoView {
     let live = expect_context::<Live>();
-    let n = toast;
-    let id = n.id.clone();
-    if n.payload.severity != Severity::Critical {
+    let id = toast.id.clone();
+    if toast.payload.severity != Severity::Critical {
         let id = id.clone();
         set_timeout(move || live.dismiss(&id), std::time::Duration::from_secs(10));
     }
@@ -151,7 +150,7 @@ fn ToastCard(toast: Toast) -> impl IntoView {
     };
     let open = {
         let id = id.clone();
-        let link = n.payload.link.clone();
+        let link = toast.payload.link.clone();
         move |ev: leptos::ev::MouseEvent| {
             ev.prevent_default();
             let id = id.clone();
@@ -169,15 +168,15 @@ fn ToastCard(toast: Toast) -> impl IntoView {
         let id = id.clone();
         move |_| live.dismiss(&id)
     };
-    let severity = n.payload.severity;
+    let severity = toast.payload.severity;
     view! {
         <article class=format!("toast sev-{severity}") data-testid="toast" data-id=id.clone()>
             <SeverityIcon severity />
             <div class="toast-body">
-                <p class="toast-title">{n.payload.title.clone()}</p>
-                <p class="toast-meta">{n.origin.clone()}{n.payload.topic.clone().map(|t| format!(" · {t}"))}</p>
+                <p class="toast-title">{toast.payload.title.clone()}</p>
+                <p class="toast-meta">{toast.origin.clone()}{toast.payload.topic.clone().map(|t| format!(" · {t}"))}</p>
                 <div class="toast-actions">
-                    {n.payload.link.clone().map(|link| view! { <a href=link class="toast-action" on:click=open>"Open"</a> })}
+                    {toast.payload.link.clone().map(|link| view! { <a href=link class="toast-action" on:click=open>"Open"</a> })}
                     <button type="button" class="toast-action" on:click=mark_read>"Mark read"</button>
                 </div>
             </div>

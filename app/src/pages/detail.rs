@@ -57,9 +57,9 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match item.await {
-                    Ok(item) => {
-                        let n = item;
+                    Ok(n) => {
                         let severity = n.severity;
+                        let created = from_ms(n.created);
                         let id = n.id.clone();
                         let toggle = move |field: &'static str, value: bool, label: &'static str| {
                             view! { <StateButton action=set_state id=id.clone() field value label class="button" /> }
@@ -73,7 +73,7 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
                                     <span>{format!("{severity} severity")}</span>" · "
                                     <span class="origin">{n.origin.clone()}</span>
                                     {n.topic.clone().map(|t| view! { " · " <span class="chip">{t}</span> })}
-                                    " · "<time datetime=machine_readable(from_ms(n.created))>{utc_minute(from_ms(n.created))}</time>
+                                    " · "<time datetime=machine_readable(created)>{utc_minute(created)}</time>
                                     {n.updated.map(from_ms).map(|u| view! { " · updated " <time datetime=machine_readable(u)>{utc_minute(u)}</time> })}
                                 </p>
                                 {n.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
