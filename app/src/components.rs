@@ -2,12 +2,12 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_router::components::A;
 
 use herald_model::Severity;
 
 use crate::live::{Live, LiveState, Toast, badge_text};
 use crate::notification_fns::{SetStateForm, set_state};
+use crate::router::NavLink;
 use crate::session::SignOut;
 use crate::shell::{MeResource, Session};
 
@@ -18,10 +18,10 @@ pub fn TopBar() -> impl IntoView {
     let live = expect_context::<Live>();
     view! {
         <header class="topbar">
-            <A href="/" attr:class="brand">
+            <a href="/" class="brand">
                 <img src="/favicon.svg" alt="" width="24" height="24" />
                 <span class="brand-name">"Herald"</span>
-            </A>
+            </a>
             <div class="topbar-right">
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -31,9 +31,9 @@ pub fn TopBar() -> impl IntoView {
                                 let label = move || format!("{} unread notifications", unread());
                                 view! {
                                     <LiveIndicator />
-                                    <A href="/?view=unread" attr:class="unread-badge" attr:aria-label=label attr:data-testid="unread-badge">
+                                    <a href="/?view=unread" class="unread-badge" aria-label=label data-testid="unread-badge">
                                         {move || badge_text(unread())}
-                                    </A>
+                                    </a>
                                     <span class="user" data-testid="signed-in-user" title=me.user_ref.clone()>
                                         {me.display_name.clone()}
                                     </span>
@@ -47,7 +47,7 @@ pub fn TopBar() -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            _ => view! { <A href="/signin" attr:class="button">"Sign in"</A> }.into_any(),
+                            _ => view! { <a href="/signin" class="button">"Sign in"</a> }.into_any(),
                         }
                     })}
                 </Transition>
@@ -74,12 +74,12 @@ pub fn SideNav() -> impl IntoView {
                 "Menu"
             </button>
             <ul id="nav-links">
-                <li><A href="/">"Inbox"</A></li>
-                <li><A href="/settings">"Settings"</A></li>
+                <li><NavLink href="/">"Inbox"</NavLink></li>
+                <li><NavLink href="/settings">"Settings"</NavLink></li>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = matches!(me.await, Ok(Some(Me { is_admin: true, .. })));
-                        admin.then(|| view! { <li><A href="/admin">"Admin"</A></li> })
+                        admin.then(|| view! { <li><NavLink href="/admin">"Admin"</NavLink></li> })
                     })}
                 </Transition>
             </ul>
@@ -296,14 +296,14 @@ where
 pub fn GetForm(action: &'static str, children: Children) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     let submit = {
-        let navigate = leptos_router::hooks::use_navigate();
+        let location = crate::router::use_location();
         move |ev: leptos::ev::SubmitEvent| {
             use wasm_bindgen::JsCast;
             let form = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
             let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else { return };
             let Ok(query) = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data) else { return };
             ev.prevent_default();
-            navigate(&format!("{action}?{}", String::from(query.to_string())), Default::default());
+            location.navigate(&format!("{action}?{}", String::from(query.to_string())), false);
         }
     };
     #[cfg(not(feature = "hydrate"))]
@@ -376,7 +376,7 @@ pub fn CriticalBanner() -> impl IntoView {
                         view! {
                             <div class="banner" role="alert" data-testid="critical-banner">
                                 <SeverityIcon severity=Severity::Critical />
-                                <p><strong>{title}</strong>" "<A href=href>"Read more"</A></p>
+                                <p><strong>{title}</strong>" "<a href=href>"Read more"</a></p>
                                 <StateButton action=dismiss id=id field="read" value=true label="Dismiss" class="link-button" />
                             </div>
                         }

@@ -8,6 +8,7 @@ mod components;
 pub mod live;
 mod notification_fns;
 mod pages;
+pub mod router;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod session;

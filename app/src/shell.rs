@@ -1,11 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::components::{FlatRoutes, Route, Router};
-use leptos_router::{Lazy, SsrMode, path};
 
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::Live;
-use crate::pages::{AdminRoute, DetailRoute, InboxPage, NotFound, SettingsRoute, SignInRoute};
+use crate::pages::{InboxPage, NotFound};
+use crate::router::{Location, Page};
 use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, whoami};
 
 /// The HTML document the server renders around the application.
@@ -34,22 +33,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// Hydrates the page the server rendered; the browser bundle's entry point.
 ///
-/// The code of a lazy route (every page but the inbox) is loaded first when the page is
-/// one of them, so that the whole page hydrates at once, as the server rendered it, before
-/// any effect runs. Hydrating the lazy route's part after the rest (`hydrate_lazy`) lets the
-/// shell's effects run first: the clock starts, and the route's view is then built against a
-/// different moment than the server rendered, so hydration no longer matches its markup.
-/// If the chunk cannot be fetched, nothing hydrates: the page stays as the server rendered
-/// it, which works without JavaScript.
+/// The code of a page that is a separate chunk (every page but the inbox) is loaded first,
+/// so that the whole page hydrates at once, as the server rendered it, before any effect
+/// runs. Hydrating that page's part after the rest lets the shell's effects run first: the
+/// clock starts, and the page's view is then built against a different moment than the
+/// server rendered, so hydration no longer matches its markup. If the chunk cannot be
+/// fetched, nothing hydrates: the page stays as the server rendered it, which works without
+/// JavaScript.
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
     wasm_bindgen_futures::spawn_local(async {
         let path = window().location().pathname().unwrap_or_default();
-        load_lazy_route(&path).await;
+        Page::of(&path).load().await;
         leptos::mount::hydrate_body(App);
         // Reached only when the whole page hydrated (a mismatch panics above), and queued
-        // behind the effects hydration started: the marker tells tests that the page is
-        // interactive.
+        // behind the effects hydration started: the marker tells tests, and `lazy_page`, that
+        // the page is interactive.
         leptos::task::spawn_local(async {
             if let Some(body) = document().body() {
                 let _ = body.set_attribute("data-hydrated", "true");
@@ -58,21 +57,34 @@ pub fn hydrate() {
     });
 }
 
-/// Loads the code of the lazy route at `path`, if it is one (see the routes in [`App`]).
-/// Every path the router matches to a lazy route must load it here: `hydrate_body` panics on
-/// a lazy route whose code is not loaded yet.
-#[cfg(feature = "hydrate")]
-async fn load_lazy_route(path: &str) {
-    use leptos_router::LazyRoute;
-    // The router matches a path with one trailing slash too.
-    match path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path) {
-        "/settings" => SettingsRoute::preload().await,
-        "/admin" => AdminRoute::preload().await,
-        "/signin" => SignInRoute::preload().await,
-        // Any path under it, so that none the router matches is missed (one that it does not
-        // match loads code it does not need, and renders "not found").
-        p if p.starts_with("/notifications/") => DetailRoute::preload().await,
-        _ => {}
+/// The view of `page`.
+fn page_view(page: Page) -> AnyView {
+    match page {
+        Page::Inbox => view! { <InboxPage /> }.into_any(),
+        Page::Detail => lazy_page(crate::pages::detail::page()),
+        Page::Settings => lazy_page(crate::pages::settings::page()),
+        Page::Admin => lazy_page(crate::pages::admin::page()),
+        Page::SignIn => lazy_page(crate::pages::sign_in::page()),
+        Page::NotFound => view! { <NotFound /> }.into_any(),
+    }
+}
+
+/// The view of a page whose code is a separate chunk (a `#[lazy]` function, `--split`). The
+/// chunk is loaded before the page is shown (`Page::load`), so the view is ready at once,
+/// as hydration needs. If it is not (the chunk could not be fetched), the browser loads the
+/// page as a new document, which works without the chunk; while the first page hydrates, the
+/// empty view does not match the server's markup, and the page stays as the server rendered it.
+fn lazy_page(view: impl Future<Output = AnyView> + 'static) -> AnyView {
+    let mut view = std::pin::pin!(view);
+    match view.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(view) => view,
+        std::task::Poll::Pending => {
+            #[cfg(feature = "hydrate")]
+            if document().body().is_some_and(|b| b.has_attribute("data-hydrated")) {
+                let _ = window().location().reload();
+            }
+            ().into_any()
+        }
     }
 }
 
@@ -98,6 +110,7 @@ impl Session {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let location = Location::provide();
     let sign_in = ServerAction::<SignIn>::new();
     let me: MeResource = Resource::new(move || sign_in.version().get(), |_| whoami());
     provide_context(me);
@@ -136,30 +149,19 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Title formatter=move |text: String| live.title(&text) />
-        <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
-            <TopBar />
-            <CriticalBanner />
-            <div class="layout">
-                <SideNav />
-                // Pages render in `SsrMode::Async`: the server waits for their data, so the
-                // HTML is complete without JavaScript. Every page but the inbox (and "not found") is a lazy route:
-                // its code is a separate WebAssembly chunk the browser loads when it is first
-                // shown (`--split`), so the inbox loads without it. `FlatRoutes`: no route
-                // nests, and the nested router's code was 12.8 KB of the gzipped bundle.
-                <main id="main" class="content" tabindex="-1">
-                    <FlatRoutes fallback=|| view! { <NotFound /> }>
-                        <Route path=path!("/") view=InboxPage ssr=SsrMode::Async />
-                        // A lazy route's path is also in `load_lazy_route`.
-                        <Route path=path!("/notifications/:id") view={Lazy::<DetailRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/signin") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async />
-                    </FlatRoutes>
-                </main>
-            </div>
-            <Toasts />
-        </Router>
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <TopBar />
+        <CriticalBanner />
+        <div class="layout">
+            <SideNav />
+            // Pages render in `SsrMode::Async` (see the server's routes): the server waits for
+            // their data, so the HTML is complete without JavaScript. A page changes when the
+            // path does, not when the query does: the inbox reads its query itself.
+            <main id="main" class="content" tabindex="-1">
+                {move || page_view(location.page.get())}
+            </main>
+        </div>
+        <Toasts />
     }
 }
 
@@ -190,7 +192,7 @@ pub(crate) async fn signed_in(me: MeResource, admin: bool) -> Result<(), ServerF
 #[component]
 pub(crate) fn SignedIn(children: ChildrenFn) -> impl IntoView {
     let me = expect_context::<MeResource>();
-    let location = leptos_router::hooks::use_location();
+    let location = crate::router::use_location();
     let children = StoredValue::new(children);
     view! {
         <Suspense fallback=|| ()>
@@ -198,13 +200,11 @@ pub(crate) fn SignedIn(children: ChildrenFn) -> impl IntoView {
                 match me.await {
                     Ok(Some(_)) => children.with_value(|c| c()).into_any(),
                     _ => {
-                        let search = location.search.get_untracked();
-                        let search = search.trim_start_matches('?');
-                        let path = location.pathname.get_untracked();
-                        let here = if search.is_empty() { path } else { format!("{path}?{search}") };
+                        let here = location.href_untracked();
                         let next = if here.is_empty() { "/".to_string() } else { here };
                         let target = format!("/signin?next={}", next.replace('%', "%25").replace('&', "%26").replace('#', "%23").replace('?', "%3F"));
-                        view! { <leptos_router::components::Redirect path=target /> }.into_any()
+                        location.redirect(&target);
+                        ().into_any()
                     }
                 }
             })}

@@ -96,6 +96,58 @@ describe('with JavaScript', () => {
     await context.close();
   });
 
+  test('links change the page in place, back and forward too, and the navigation marks the current page', async () => {
+    const { context, page } = await signedInPage(browser, herald.base, 'carol');
+    const errors = watchErrors(page);
+    await page.goto(`${herald.base}/`);
+    await hydrated(page);
+    // Gone if any step below loads a new document.
+    await page.evaluate(() => { window.sameDocument = true; });
+    const current = () => page.locator('nav.sidenav a[aria-current=page]').allTextContents();
+    assert.deepEqual(await current(), ['Inbox']);
+
+    await page.click('nav >> text=Settings');
+    await page.waitForSelector('[data-testid=settings-matrix]');
+    assert.equal(new URL(page.url()).pathname, '/settings');
+    assert.deepEqual(await current(), ['Settings']);
+
+    await page.goBack();
+    await page.waitForSelector('[data-testid=settings-matrix]', { state: 'detached' });
+    assert.equal(new URL(page.url()).pathname, '/');
+    assert.deepEqual(await current(), ['Inbox']);
+    await page.goForward();
+    await page.waitForSelector('[data-testid=settings-matrix]');
+    assert.equal(new URL(page.url()).pathname, '/settings');
+
+    // The unread badge links to the inbox's unread view: the query comes along.
+    await page.click('[data-testid=unread-badge]');
+    await page.waitForSelector('[data-testid=settings-matrix]', { state: 'detached' });
+    assert.equal(new URL(page.url()).search, '?view=unread');
+    assert.deepEqual(await current(), ['Inbox']);
+    assert.equal(await page.evaluate(() => window.sameDocument), true);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a visitor following a link to a page signs in and lands on it, all in place', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${herald.base}/signin`);
+    await hydrated(page);
+    await page.evaluate(() => { window.sameDocument = true; });
+    await page.click('nav >> text=Settings');
+    await page.waitForURL((u) => u.pathname === '/signin' && u.searchParams.get('next') === '/settings');
+    await page.fill('#username', 'carol');
+    await page.fill('#password', 'herald-demo');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=settings-matrix]');
+    assert.equal(new URL(page.url()).pathname, '/settings');
+    assert.equal(await page.evaluate(() => window.sameDocument), true);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('every page serializes the same data on every load, and none of it failed', async () => {
     // The browser hydrates a page with the data the server serialized for it, numbered in the
     // order its resources were created. Were a resource created inside a suspense, the server

@@ -25,9 +25,11 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
-use herald_app::{App, shell};
+use herald_app::router::Page;
+use herald_app::shell;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
+use leptos_router::{Method, SsrMode};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -68,7 +70,13 @@ pub fn router(state: AppState) -> Router {
     let hub = state.hub.clone();
     let context = move || provide_context(hub.clone());
     let leptos_options = state.leptos.clone();
-    let routes = generate_route_list(App);
+    // The application's pages, rendered whole before they are sent (`SsrMode::Async`): the
+    // HTML is complete without JavaScript, and a page can still answer with a redirect or
+    // its own status. `leptos_routes_with_context` also registers the server functions.
+    let routes = Page::ROUTES
+        .iter()
+        .map(|(path, _)| AxumRouteListing::new(path.to_string(), SsrMode::Async, [Method::Get], vec![]))
+        .collect();
 
     Router::new()
         .merge(operations)

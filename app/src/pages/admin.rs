@@ -6,8 +6,6 @@ mod announcements;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
-use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
@@ -161,22 +159,18 @@ pub async fn import_directory(yaml: String) -> Result<String, ServerFnError> {
     Ok(format!("Imported {} users and {} groups ({} other entities skipped).", s.users, s.groups, s.skipped))
 }
 
-/// The admin console as a lazy route: its code is loaded when it is first shown, so that
-/// the inbox loads without it.
-pub struct AdminRoute;
+/// `/admin`, the console: its code is a separate chunk, loaded when the page is first shown,
+/// so that the inbox loads without it. The console's state is made here, once.
+#[leptos::lazy]
+pub(crate) fn page() -> AnyView {
+    let console = ConsoleState::new();
+    view! { <AdminPage console /> }.into_any()
+}
 
-#[lazy_route]
-impl LazyRoute for AdminRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    /// Runs once when the route is shown. The state is made here, not in `data()`, whose code
-    /// stays in the main module.
-    fn view(_this: Self) -> AnyView {
-        let console = ConsoleState::new();
-        view! { <AdminPage console /> }.into_any()
-    }
+/// Loads [`page`]'s code, if it is not loaded yet.
+#[cfg(feature = "hydrate")]
+pub(crate) async fn preload() {
+    __preload_page().await;
 }
 
 /// The console's actions and resources. They are created with the route's view, outside the
@@ -198,7 +192,7 @@ impl ConsoleState {
     fn new() -> ConsoleState {
         let me = expect_context::<MeResource>();
         let live = expect_context::<Live>();
-        let query = use_query_map();
+        let query = crate::router::use_query();
         let create = ServerAction::<CreateServiceToken>::new();
         let revoke = ServerAction::<RevokeServiceToken>::new();
         let retry = ServerAction::<RetryDeliveries>::new();
@@ -349,7 +343,7 @@ fn Deliveries(
     rendered_at: i64,
     retry: ServerAction<RetryDeliveries>,
 ) -> impl IntoView {
-    let query = use_query_map();
+    let query = crate::router::use_query();
     let selected =
         move |key: &'static str, value: &'static str| move || query.with(|q| q.get(key).unwrap_or_default() == value);
     let option = move |key: &'static str, value: &'static str, label: &'static str| {

@@ -1,8 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
-use leptos_router::{LazyRoute, lazy_route};
 
 use crate::clock::{from_ms, machine_readable, utc_minute};
 use crate::components::{SeverityIcon, StateButton};
@@ -21,33 +18,36 @@ pub async fn notification_detail(id: String) -> Result<InboxItem, ServerFnError>
     Ok(InboxItem::new(n))
 }
 
-/// `/notifications/:id`, one notification in full to a signed-in user, as a lazy route: its
-/// code is loaded when it is first shown.
-pub struct DetailRoute;
+/// `/notifications/{id}`, one notification in full to a signed-in user. Its code is a
+/// separate chunk, loaded when the page is first shown.
+///
+/// The resource is created here, outside `SignedIn`'s suspense, which may build its children
+/// more than once on the server (see `SignedIn`).
+#[leptos::lazy]
+pub(crate) fn page() -> AnyView {
+    let me = expect_context::<MeResource>();
+    let live = expect_context::<Live>();
+    let location = crate::router::use_location();
+    let set_state = ServerAction::<SetStateForm>::new();
+    let item = Resource::new(
+        move || (notification_id(&location.path()), set_state.version().get(), live.resets.get()),
+        move |(id, ..)| async move {
+            signed_in(me, false).await?;
+            notification_detail(id).await
+        },
+    );
+    view! { <SignedIn><Detail item set_state /></SignedIn> }.into_any()
+}
 
-#[lazy_route]
-impl LazyRoute for DetailRoute {
-    fn data() -> Self {
-        Self
-    }
+/// Loads [`page`]'s code, if it is not loaded yet.
+#[cfg(feature = "hydrate")]
+pub(crate) async fn preload() {
+    __preload_page().await;
+}
 
-    /// The resource is created here, outside `SignedIn`'s suspense, which may build its
-    /// children more than once on the server (see `SignedIn`), and not in `data()`, whose
-    /// code stays in the main module.
-    fn view(_this: Self) -> AnyView {
-        let me = expect_context::<MeResource>();
-        let live = expect_context::<Live>();
-        let params = use_params_map();
-        let set_state = ServerAction::<SetStateForm>::new();
-        let item = Resource::new(
-            move || (params.with(|p| p.get("id").unwrap_or_default()), set_state.version().get(), live.resets.get()),
-            move |(id, ..)| async move {
-                signed_in(me, false).await?;
-                notification_detail(id).await
-            },
-        );
-        view! { <SignedIn><Detail item set_state /></SignedIn> }.into_any()
-    }
+/// The notification's id in a detail page's path (`/notifications/{id}`).
+fn notification_id(path: &str) -> String {
+    path.strip_prefix("/notifications/").unwrap_or_default().trim_end_matches('/').to_string()
 }
 
 /// The notification, once loaded.
@@ -67,7 +67,7 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
                         view! {
                             <Title text=n.title.clone() />
                             <article class="detail" data-testid="detail">
-                                <p><A href="/">"← Inbox"</A></p>
+                                <p><a href="/">"← Inbox"</a></p>
                                 <h1 class="detail-title"><SeverityIcon severity />" "{n.title.clone()}</h1>
                                 <p class="meta">
                                     <span>{format!("{severity} severity")}</span>" · "
@@ -97,7 +97,7 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
                         view! {
                             <section class="empty-state">
                                 <h1>"Not found"</h1>
-                                <p>"This notification does not exist or is not yours. " <A href="/">"Back to the inbox"</A></p>
+                                <p>"This notification does not exist or is not yours. " <a href="/">"Back to the inbox"</a></p>
                             </section>
                         }
                         .into_any()

@@ -13,7 +13,6 @@ use herald_model::Notification;
 use herald_model::Severity;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{GetForm, InPlaceForm};
@@ -176,7 +175,7 @@ pub fn InboxPage() -> impl IntoView {
     let snooze = ServerAction::<SnoozeForm>::new();
     let bulk = ServerAction::<BulkForm>::new();
     let mark_all = ServerAction::<MarkAllRead>::new();
-    let params = use_query_map();
+    let params = crate::router::use_query();
     let query = Memo::new(move |_| params.with(|p| InboxQuery::from_map(|k| p.get(k))));
     // Reload when the URL, the session or the data changes (here or in another tab).
     let page = Resource::new(

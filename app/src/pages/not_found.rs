@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 /// Shown for any path no page answers.
 #[component]
@@ -13,7 +12,7 @@ pub fn NotFound() -> impl IntoView {
         <Title text="Not found" />
         <section class="empty-state">
             <h1>"Nothing here"</h1>
-            <p>"This page does not exist. " <A href="/">"Go to your inbox"</A> "."</p>
+            <p>"This page does not exist. " <a href="/">"Go to your inbox"</a> "."</p>
         </section>
     }
 }

@@ -4,7 +4,6 @@
 use herald_model::NotificationSettings;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
@@ -174,21 +173,18 @@ pub async fn revoke_personal_token(id: String) -> Result<(), ServerFnError> {
     hub.revoke_token(&id, Some(&user)).await.map_err(fail)
 }
 
-/// The settings page as a lazy route: its code is loaded when it is first shown.
-pub struct SettingsRoute;
+/// `/settings`: its code is a separate chunk, loaded when the page is first shown. The
+/// page's state is made here, once, outside `SignedIn`'s suspense.
+#[leptos::lazy]
+pub(crate) fn page() -> AnyView {
+    let state = SettingsState::new();
+    view! { <SignedIn><SettingsPage state /></SignedIn> }.into_any()
+}
 
-#[lazy_route]
-impl LazyRoute for SettingsRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    /// Runs once when the route is shown. The state is made here, not in `data()`, whose code
-    /// stays in the main module.
-    fn view(_this: Self) -> AnyView {
-        let state = SettingsState::new();
-        view! { <SignedIn><SettingsPage state /></SignedIn> }.into_any()
-    }
+/// Loads [`page`]'s code, if it is not loaded yet.
+#[cfg(feature = "hydrate")]
+pub(crate) async fn preload() {
+    __preload_page().await;
 }
 
 /// The page's actions and the resource they reload. They are created with the route's view,

@@ -1,7 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
-use leptos_router::{LazyRoute, lazy_route};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{InPlaceForm, typed};
@@ -24,19 +22,17 @@ pub async fn sign_in_options() -> Result<SignInMethods, ServerFnError> {
     Ok(SignInMethods { password: hub.auth.password_login, proxy: hub.auth.proxy.is_some() })
 }
 
-/// `/signin` as a lazy route: its code is loaded when it is first shown, which for most
-/// people is once.
-pub struct SignInRoute;
+/// `/signin`: its code is a separate chunk, loaded when the page is first shown, which for
+/// most people is once.
+#[leptos::lazy]
+pub(crate) fn page() -> AnyView {
+    view! { <SignInPage /> }.into_any()
+}
 
-#[lazy_route]
-impl LazyRoute for SignInRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <SignInPage /> }.into_any()
-    }
+/// Loads [`page`]'s code, if it is not loaded yet.
+#[cfg(feature = "hydrate")]
+pub(crate) async fn preload() {
+    __preload_page().await;
 }
 
 /// The sign-in form. Works without JavaScript: the form posts to the server function, which
@@ -45,7 +41,7 @@ impl LazyRoute for SignInRoute {
 fn SignInPage() -> impl IntoView {
     let action = expect_context::<Session>().sign_in;
     let options = Resource::new(|| (), |_| sign_in_options());
-    let query = use_query_map();
+    let query = crate::router::use_query();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
     let error = move || action.value().get().and_then(|r| r.err()).map(crate::components::error_text);
     let (username, password) = (NodeRef::<leptos::html::Input>::new(), NodeRef::<leptos::html::Input>::new());

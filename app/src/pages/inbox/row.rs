@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use super::InboxItem;
 use crate::clock::{Clock, RelativeTime};
@@ -82,20 +81,20 @@ pub fn Row(item: InboxItem) -> impl IntoView {
             <div class="notification-main">
                 {match item.link.clone() {
                     // Through Herald, which marks it read (if the user wants that) and
-                    // redirects; `rel=external` keeps the client router out of it.
+                    // redirects; `rel=external` keeps the application's router out of it.
                     Some(link) => view! {
                         <a class="title" href=format!("/open/{}", item.id) rel="external" title=link>{title.clone()}</a>
                     }
                     .into_any(),
-                    None => view! { <A href=detail.clone() attr:class="title">{title.clone()}</A> }.into_any(),
+                    None => view! { <a href=detail.clone() class="title">{title.clone()}</a> }.into_any(),
                 }}
                 {item.description_html.map(|html| view! { <div class="description" inner_html=html></div> })}
                 <span class="meta">
                     <span class="origin">{item.origin.clone()}</span>
                     {item.topic.clone().map(|t| view! { <span class="chip">{t}</span> })}
-                    <A href=detail>
+                    <a href=detail>
                         <RelativeTime at=item.created rendered_at=ctx.rendered_at />
-                    </A>
+                    </a>
                     {snoozed.map(|t| view! {
                         <span class="snoozed-until" data-testid="snoozed-until">
                             "Snoozed until " <time datetime=crate::clock::machine_readable(t)>{crate::clock::weekday_utc_minute(t)}</time>
