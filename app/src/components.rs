@@ -89,6 +89,26 @@ pub fn SideNav() -> impl IntoView {
 
 use crate::session::Me;
 
+/// Sets the document's title: `text` · Herald, with the unread count in front once the live
+/// stream has sent one (`Live::title`). The server writes it into the head (leptos_meta);
+/// the browser sets `document.title` itself, so leptos_meta's head management is not in the
+/// bundle. Renders nothing, the same on both sides, so hydration matches.
+#[component]
+pub fn PageTitle(#[prop(into)] text: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        // Creating the component registers the title with the response's head; its view
+        // would render nothing here, but is not the same nothing as the browser's `()`
+        // (hydration would expect another marker), so it is dropped.
+        drop(view! { <leptos_meta::Title text=crate::live::title_with_count(&text, None) /> });
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let live = expect_context::<Live>();
+        Effect::new(move |_| document().set_title(&live.title(&text)));
+    }
+}
+
 /// Whether the live stream is connected.
 #[component]
 fn LiveIndicator() -> impl IntoView {

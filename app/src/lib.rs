@@ -14,6 +14,8 @@ pub mod server;
 pub mod session;
 mod shell;
 
+pub use shell::App;
 #[cfg(feature = "hydrate")]
 pub use shell::hydrate;
-pub use shell::{App, shell};
+#[cfg(feature = "ssr")]
+pub use shell::shell;

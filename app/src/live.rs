@@ -90,9 +90,9 @@ impl Live {
 
     /// The document title for a page titled `text`, with the unread count in front once the
     /// stream has sent one. The count comes only from the browser's stream, so the server
-    /// never has one, and does not read the signal: leptos_axum renders the title at the end
-    /// of a response, when under load the page's owner, whose arena holds the signal, can be
-    /// gone already, and reading it then panics (`try_get` too: the arena lookup itself does).
+    /// never has one, and does not read the signal: a title rendered at the end of a
+    /// response, when under load the page's owner, whose arena holds the signal, can be gone
+    /// already, would panic reading it (`try_get` too: the arena lookup itself does).
     pub fn title(&self, text: &str) -> String {
         let unread = if cfg!(feature = "hydrate") { self.unread.get() } else { None };
         title_with_count(text, unread)

@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Title, provide_meta_context};
 
 use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::Live;
@@ -8,6 +7,7 @@ use crate::router::{Location, Page};
 use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, whoami};
 
 /// The HTML document the server renders around the application.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -22,7 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link id="leptos" rel="stylesheet" href="/pkg/herald.css" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <meta name="color-scheme" content="light dark" />
-                <MetaTags />
+                <leptos_meta::MetaTags />
             </head>
             <body>
                 <App />
@@ -109,7 +109,9 @@ impl Session {
 /// The application: top bar, navigation and the routed page.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
+    // The title is written into the head by leptos_meta on the server only (`PageTitle`).
+    #[cfg(feature = "ssr")]
+    leptos_meta::provide_meta_context();
     let location = Location::provide();
     let sign_in = ServerAction::<SignIn>::new();
     let me: MeResource = Resource::new(move || sign_in.version().get(), |_| whoami());
@@ -148,7 +150,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Title formatter=move |text: String| live.title(&text) />
         <a class="skip-link" href="#main">"Skip to content"</a>
         <TopBar />
         <CriticalBanner />

@@ -110,11 +110,13 @@ describe('with JavaScript', () => {
     await page.waitForSelector('[data-testid=settings-matrix]');
     assert.equal(new URL(page.url()).pathname, '/settings');
     assert.deepEqual(await current(), ['Settings']);
+    assert.match(await page.title(), /(^|\) )Settings · Herald$/);
 
     await page.goBack();
     await page.waitForSelector('[data-testid=settings-matrix]', { state: 'detached' });
     assert.equal(new URL(page.url()).pathname, '/');
     assert.deepEqual(await current(), ['Inbox']);
+    assert.match(await page.title(), /(^|\) )Inbox · Herald$/);
     await page.goForward();
     await page.waitForSelector('[data-testid=settings-matrix]');
     assert.equal(new URL(page.url()).pathname, '/settings');

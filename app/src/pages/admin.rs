@@ -5,11 +5,10 @@
 mod announcements;
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, RelativeTime};
-use crate::components::{GetForm, InPlaceForm, typed};
+use crate::components::{GetForm, InPlaceForm, PageTitle, typed};
 use crate::live::Live;
 use crate::shell::{MeResource, signed_in};
 
@@ -223,7 +222,7 @@ impl ConsoleState {
 fn AdminPage(console: ConsoleState) -> impl IntoView {
     let me = expect_context::<MeResource>();
     view! {
-        <Title text="Admin" />
+        <PageTitle text="Admin" />
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match me.await {

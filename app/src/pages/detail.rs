@@ -1,8 +1,7 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::clock::{from_ms, machine_readable, utc_minute};
-use crate::components::{SeverityIcon, StateButton};
+use crate::components::{PageTitle, SeverityIcon, StateButton};
 use crate::live::Live;
 use crate::notification_fns::SetStateForm;
 use crate::pages::inbox::InboxItem;
@@ -65,7 +64,7 @@ fn Detail(item: Resource<Result<InboxItem, ServerFnError>>, set_state: ServerAct
                             view! { <StateButton action=set_state id=id.clone() field value label class="button" /> }
                         };
                         view! {
-                            <Title text=n.title.clone() />
+                            <PageTitle text=n.title.clone() />
                             <article class="detail" data-testid="detail">
                                 <p><a href="/">"← Inbox"</a></p>
                                 <h1 class="detail-title"><SeverityIcon severity />" "{n.title.clone()}</h1>

@@ -12,10 +12,9 @@ use std::collections::BTreeSet;
 use herald_model::Notification;
 use herald_model::Severity;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{GetForm, InPlaceForm};
+use crate::components::{GetForm, InPlaceForm, PageTitle};
 use crate::live::Live;
 use crate::notification_fns::{BulkForm, MarkAllRead, SetStateForm, SnoozeForm};
 use crate::shell::{MeResource, Session, SignedIn, signed_in};
@@ -221,7 +220,7 @@ fn Inbox(state: InboxState) -> impl IntoView {
     let current = RwSignal::new(None::<String>);
     keyboard::install(help, current);
     view! {
-        <Title text="Inbox" />
+        <PageTitle text="Inbox" />
         <div class="inbox-head">
             <h1 class="page-title">"Inbox"</h1>
             <Views query />

@@ -1,5 +1,6 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::components::PageTitle;
 
 /// Shown for any path no page answers.
 #[component]
@@ -9,7 +10,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found" />
+        <PageTitle text="Not found" />
         <section class="empty-state">
             <h1>"Nothing here"</h1>
             <p>"This page does not exist. " <a href="/">"Go to your inbox"</a> "."</p>

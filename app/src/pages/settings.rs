@@ -3,11 +3,10 @@
 
 use herald_model::NotificationSettings;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::RelativeTime;
-use crate::components::{InPlaceForm, typed};
+use crate::components::{InPlaceForm, PageTitle, typed};
 use crate::live::Live;
 use crate::shell::{MeResource, SignedIn, signed_in};
 
@@ -240,7 +239,7 @@ impl SettingsState {
 fn SettingsPage(state: SettingsState) -> impl IntoView {
     let SettingsState { channel, mark_read, create, revoke, email_mode, set_hook, remove_hook, data } = state;
     view! {
-        <Title text="Settings" />
+        <PageTitle text="Settings" />
         <h1 class="page-title">"Settings"</h1>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

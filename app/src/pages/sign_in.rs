@@ -1,8 +1,7 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{InPlaceForm, typed};
+use crate::components::{InPlaceForm, PageTitle, typed};
 use crate::session::SignIn;
 use crate::shell::Session;
 
@@ -47,7 +46,7 @@ fn SignInPage() -> impl IntoView {
     let (username, password) = (NodeRef::<leptos::html::Input>::new(), NodeRef::<leptos::html::Input>::new());
     let signing_in = move |_: &_| SignIn { username: typed(username), password: typed(password), next: Some(next()) };
     view! {
-        <Title text="Sign in" />
+        <PageTitle text="Sign in" />
         <section class="signin">
             <h1>"Sign in to Herald"</h1>
             <Suspense fallback=|| ()>
