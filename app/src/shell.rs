@@ -4,7 +4,7 @@ use crate::components::{CriticalBanner, SideNav, Toasts, TopBar};
 use crate::live::Live;
 use crate::pages::{InboxPage, NotFound};
 use crate::router::{Location, Page};
-use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, SignIn, whoami};
+use crate::session::{ADMINS_ONLY, Me, SIGN_IN_FIRST, whoami};
 
 /// The HTML document the server renders around the application.
 #[cfg(feature = "ssr")]
@@ -91,18 +91,24 @@ fn lazy_page(view: impl Future<Output = AnyView> + 'static) -> AnyView {
 /// Who is signed in, shared with every component.
 pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
 
-/// The action that signs in, provided as context. (Signing out loads the sign-in page as a
-/// new document: see `components::TopBar`.)
+/// Counts sign-ins in this document, provided as context. The sign-in page's action (in its
+/// own chunk) counts one when it succeeds; signing out loads the sign-in page as a new
+/// document (see `components::TopBar`).
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub sign_in: ServerAction<SignIn>,
+    sign_ins: RwSignal<usize>,
 }
 
 impl Session {
     /// Changes whenever someone signs in: resources that depend on who is signed in read it
     /// so they reload.
     pub fn version(&self) -> usize {
-        self.sign_in.version().get()
+        self.sign_ins.get()
+    }
+
+    /// Someone signed in.
+    pub fn signed_in(&self) {
+        self.sign_ins.update(|n| *n += 1);
     }
 }
 
@@ -113,10 +119,10 @@ pub fn App() -> impl IntoView {
     #[cfg(feature = "ssr")]
     leptos_meta::provide_meta_context();
     let location = Location::provide();
-    let sign_in = ServerAction::<SignIn>::new();
-    let me: MeResource = Resource::new(move || sign_in.version().get(), |_| whoami());
+    let session = Session { sign_ins: RwSignal::new(0) };
+    let me: MeResource = Resource::new(move || session.version(), |_| whoami());
     provide_context(me);
-    provide_context(Session { sign_in });
+    provide_context(session);
     let live = Live::new();
     provide_context(live);
     crate::clock::Clock::provide();

@@ -38,7 +38,14 @@ pub(crate) async fn preload() {
 /// sets the session cookie and redirects.
 #[component]
 fn SignInPage() -> impl IntoView {
-    let action = expect_context::<Session>().sign_in;
+    let session = expect_context::<Session>();
+    let action = ServerAction::<SignIn>::new();
+    // Whoever is signed in is read again (the server function then redirects to `next`).
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(())))) {
+            session.signed_in();
+        }
+    });
     let options = Resource::new(|| (), |_| sign_in_options());
     let query = crate::router::use_query();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_string());
