@@ -120,7 +120,7 @@ fn LiveIndicator() -> impl IntoView {
         LiveState::Off => "Offline",
     };
     view! {
-        <span class="live-indicator" data-testid="live-indicator" data-state=move || format!("{:?}", live.state.get()).to_lowercase() title=label>
+        <span class="live-indicator" data-testid="live-indicator" data-state=move || live.state.get().name() title=label>
             <span class="live-dot" aria-hidden="true"></span>
             <span class="live-label">{label}</span>
         </span>

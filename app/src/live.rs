@@ -20,6 +20,18 @@ pub enum LiveState {
     Reconnecting,
 }
 
+impl LiveState {
+    /// The state's name, as the indicator's `data-state` says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LiveState::Off => "off",
+            LiveState::Connecting => "connecting",
+            LiveState::Live => "live",
+            LiveState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
 /// A notification that arrived on the stream, as a toast shows it: the event's JSON is the
 /// API's notification, of which this reads only what a toast and the system notification
 /// show (reading it whole took chrono's parsers and serde_json's `Value` into the bundle).
