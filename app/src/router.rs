@@ -205,11 +205,7 @@ impl Location {
 
     /// Whether the path is `path` or below it (tracked).
     pub fn is_at(&self, path: &str) -> bool {
-        self.url.with(|u| {
-            u.path == path
-                || (path != "/"
-                    && u.path.strip_prefix(path).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
-        })
+        self.url.with(|u| within(&u.path, path))
     }
 
     /// The path and query, as one link (untracked).
@@ -242,8 +238,8 @@ impl Location {
     }
 
     /// Moves to `url` once its page's code is loaded, writing `history` (the link, and
-    /// whether it replaces the current entry) first; without, the address bar already shows
-    /// `url` (back and forward).
+    /// whether it replaces the current entry) first, then scrolling as a new document would;
+    /// without `history`, the address bar already shows `url` (back and forward).
     #[cfg(feature = "hydrate")]
     fn go(self, url: Url, history: Option<(String, bool)>) {
         let navigation = self.navigations.get_value().wrapping_add(1);
@@ -253,18 +249,29 @@ impl Location {
             if self.navigations.get_value() != navigation {
                 return;
             }
-            if let Some((href, replace)) = history
-                && let Ok(h) = window().history()
-            {
+            let Some((href, replace)) = history else {
+                // Back or forward: the browser restores where the page was scrolled to.
+                self.url.set(url);
+                return;
+            };
+            if let Ok(h) = window().history() {
                 let same = self.url.with_untracked(|u| *u == url);
                 let _ = if replace || same {
                     h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href))
                 } else {
                     h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href))
                 };
-                window().scroll_to_with_x_and_y(0.0, 0.0);
             }
             self.url.set(url);
+            // Once the page has rendered, its top, as a new document would be shown; then
+            // the element the link's fragment names, once it is there.
+            let fragment = href.split_once('#').map(|(_, f)| f.to_string());
+            request_animation_frame(move || {
+                window().scroll_to_with_x_and_y(0.0, 0.0);
+                if let Some(id) = fragment {
+                    scroll_to_element(id, 60);
+                }
+            });
         });
     }
 
@@ -321,6 +328,23 @@ impl Location {
     }
 }
 
+/// Scrolls to the element `id` names once it is rendered, which for a page's data is after
+/// it arrives: looked for on each of the next `frames` frames (60: about a second).
+#[cfg(feature = "hydrate")]
+fn scroll_to_element(id: String, frames: u32) {
+    request_animation_frame(move || match document().get_element_by_id(&id) {
+        Some(element) => element.scroll_into_view(),
+        None if frames > 0 => scroll_to_element(id, frames - 1),
+        None => {}
+    });
+}
+
+/// Whether `path` is `section` or below it; every path is below `/`, which only `/` is at.
+fn within(path: &str, section: &str) -> bool {
+    path == section
+        || (section != "/" && path.strip_prefix(section).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+}
+
 /// Where the application is.
 pub fn use_location() -> Location {
     expect_context::<Location>()
@@ -369,6 +393,16 @@ mod tests {
         );
         assert_eq!(Query::parse("t=%E2%9C%93%FF").get("t").as_deref(), Some("✓\u{FFFD}"));
         assert_eq!(Query::parse(""), Query::default());
+    }
+
+    #[test]
+    fn a_navigation_link_is_current_on_its_page_and_below() {
+        assert!(within("/", "/"));
+        assert!(!within("/settings", "/"), "the inbox's link is current on the inbox only");
+        assert!(within("/settings", "/settings"));
+        assert!(within("/admin/x", "/admin"));
+        assert!(!within("/administrators", "/admin"));
+        assert!(!within("/", "/settings"));
     }
 
     #[test]

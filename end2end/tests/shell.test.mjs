@@ -97,7 +97,8 @@ describe('with JavaScript', () => {
   });
 
   test('links change the page in place, back and forward too, and the navigation marks the current page', async () => {
-    const { context, page } = await signedInPage(browser, herald.base, 'carol');
+    // A short window, so that the settings page scrolls.
+    const { context, page } = await signedInPage(browser, herald.base, 'carol', { viewport: { width: 1000, height: 400 } });
     const errors = watchErrors(page);
     await page.goto(`${herald.base}/`);
     await hydrated(page);
@@ -120,6 +121,23 @@ describe('with JavaScript', () => {
     await page.goForward();
     await page.waitForSelector('[data-testid=settings-matrix]');
     assert.equal(new URL(page.url()).pathname, '/settings');
+
+    // A new page is shown from its top, as a new document would be (the settings page is
+    // scrolled to its end first; the link is clicked where it is, without scrolling to it),
+    // and a link's fragment scrolls to its element once the page is shown.
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    assert.ok(await page.evaluate(() => window.scrollY > 0), 'the settings page is taller than the window');
+    await page.evaluate(() => document.querySelector('a.brand').click());
+    await page.waitForSelector('[data-testid=settings-matrix]', { state: 'detached' });
+    await page.waitForFunction(() => window.scrollY === 0);
+    await page.evaluate(() => {
+      const a = Object.assign(document.createElement('a'), { href: '/settings#tokens-title', textContent: 'to the tokens' });
+      document.querySelector('main').prepend(a);
+      a.click();
+    });
+    await page.waitForSelector('[data-testid=settings-matrix]');
+    await page.waitForFunction(() => window.scrollY > 0);
+    assert.equal(new URL(page.url()).hash, '#tokens-title');
 
     // The unread badge links to the inbox's unread view: the query comes along.
     await page.click('[data-testid=unread-badge]');
