@@ -41,9 +41,7 @@ impl Page {
             "/settings" => Page::Settings,
             "/admin" => Page::Admin,
             "/signin" => Page::SignIn,
-            p if p.strip_prefix("/notifications/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
-                Page::Detail
-            }
+            p if notification_id(p).is_some() => Page::Detail,
             _ => Page::NotFound,
         }
     }
@@ -60,6 +58,13 @@ impl Page {
             Page::Inbox | Page::NotFound => {}
         }
     }
+}
+
+/// The notification a detail page's path names (`/notifications/{id}`, one trailing slash
+/// ignored), as the path writes it.
+pub fn notification_id(path: &str) -> Option<&str> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.strip_prefix("/notifications/").filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The location the page shows: a path and its query, without the fragment.
@@ -375,6 +380,15 @@ mod tests {
         }
         for path in ["", "/nope", "/notifications", "/notifications/", "/notifications/a/b", "/settings/x", "/api/x"] {
             assert_eq!(Page::of(path), Page::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_detail_page_names_its_notification() {
+        assert_eq!(notification_id("/notifications/0192c3d4"), Some("0192c3d4"));
+        assert_eq!(notification_id("/notifications/0192c3d4/"), Some("0192c3d4"));
+        for path in ["/notifications/", "/notifications", "/notifications/a/b", "/settings"] {
+            assert_eq!(notification_id(path), None, "{path}");
         }
     }
 

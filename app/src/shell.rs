@@ -69,11 +69,13 @@ fn page_view(page: Page) -> AnyView {
     }
 }
 
-/// The view of a page whose code is a separate chunk (a `#[lazy]` function, `--split`). The
-/// chunk is loaded before the page is shown (`Page::load`), so the view is ready at once,
-/// as hydration needs. If it is not (the chunk could not be fetched), the browser loads the
-/// page as a new document, which works without the chunk; while the first page hydrates, the
-/// empty view does not match the server's markup, and the page stays as the server rendered it.
+/// The view of a page whose code is a separate chunk (a `#[lazy]` function, `--split`). Every
+/// way to a page loads its chunk first (`Page::load`, in `hydrate` and `Location::go`; a chunk
+/// that cannot be fetched panics there, in wasm_split), so the view is ready at once, as
+/// hydration needs. Were a page shown without that (`Page::load` missing it), the browser
+/// loads the page as a new document once the first has hydrated; while the first page
+/// hydrates, the empty view does not match the server's markup and the page stays as the
+/// server rendered it.
 fn lazy_page(view: impl Future<Output = AnyView> + 'static) -> AnyView {
     let mut view = std::pin::pin!(view);
     match view.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {

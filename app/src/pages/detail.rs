@@ -5,6 +5,7 @@ use crate::components::{PageTitle, SeverityIcon, StateButton};
 use crate::live::Live;
 use crate::notification_fns::SetStateForm;
 use crate::pages::inbox::InboxItem;
+use crate::router::notification_id;
 use crate::shell::{MeResource, SignedIn, signed_in};
 
 /// One notification, for the detail page.
@@ -29,7 +30,10 @@ pub(crate) fn page() -> AnyView {
     let location = crate::router::use_location();
     let set_state = ServerAction::<SetStateForm>::new();
     let item = Resource::new(
-        move || (notification_id(&location.path()), set_state.version().get(), live.resets.get()),
+        move || {
+            let id = notification_id(&location.path()).unwrap_or_default().to_string();
+            (id, set_state.version().get(), live.resets.get())
+        },
         move |(id, ..)| async move {
             signed_in(me, false).await?;
             notification_detail(id).await
@@ -42,11 +46,6 @@ pub(crate) fn page() -> AnyView {
 #[cfg(feature = "hydrate")]
 pub(crate) async fn preload() {
     __preload_page().await;
-}
-
-/// The notification's id in a detail page's path (`/notifications/{id}`).
-fn notification_id(path: &str) -> String {
-    path.strip_prefix("/notifications/").unwrap_or_default().trim_end_matches('/').to_string()
 }
 
 /// The notification, once loaded.
