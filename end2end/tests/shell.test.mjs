@@ -146,6 +146,19 @@ describe('with JavaScript', () => {
     assert.deepEqual(await current(), ['Inbox']);
     assert.equal(await page.evaluate(() => window.sameDocument), true);
     assert.deepEqual(errors, []);
+
+    // A link to a path that is none of the pages (here the API's description) is the
+    // browser's to load, not shown as "not found" in place.
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/api/openapi.json'),
+      page.evaluate(() => {
+        const a = Object.assign(document.createElement('a'), { href: '/api/openapi.json', textContent: 'API' });
+        document.querySelector('main').prepend(a);
+        a.click();
+      }),
+    ]);
+    assert.equal(await page.evaluate(() => window.sameDocument), undefined);
+    assert.match(await page.textContent('body'), /"openapi"/);
     await context.close();
   });
 
