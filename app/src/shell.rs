@@ -109,7 +109,7 @@ impl Session {
     }
 
     /// Someone signed in.
-    pub fn signed_in(&self) {
+    pub fn record_sign_in(&self) {
         self.sign_ins.update(|n| *n += 1);
     }
 }

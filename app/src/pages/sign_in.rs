@@ -43,7 +43,7 @@ fn SignInPage() -> impl IntoView {
     // Whoever is signed in is read again (the server function then redirects to `next`).
     Effect::new(move |_| {
         if action.value().with(|v| matches!(v, Some(Ok(())))) {
-            session.signed_in();
+            session.record_sign_in();
         }
     });
     let options = Resource::new(|| (), |_| sign_in_options());
