@@ -203,6 +203,7 @@ impl Application {
         let waker = tokio::spawn(timers(self.state.hub.clone()));
         let statistics = tokio::spawn(statistics(self.state.hub.db.clone()));
         let search = tokio::spawn(search_index(self.state.hub.db.clone()));
+        let upkeep = tokio::spawn(crate::http::metrics::upkeep(crate::http::metrics::UPKEEP));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -223,6 +224,7 @@ impl Application {
         waker.abort();
         statistics.abort();
         search.abort();
+        upkeep.abort();
         forget.abort();
         sender.abort();
         served?;
