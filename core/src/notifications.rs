@@ -595,7 +595,16 @@ fn order_by(backend: Backend, order: &[(OrderField, bool)]) -> String {
     keys.join(", ")
 }
 
-#[derive(sqlx::FromRow)]
+/// A page's row on SQLite: [`Row`]'s fields as one JSON array, in their order, over the page
+/// query's columns `u`. sqlx copies each column of each row it reads into an allocation of
+/// its own (and an `Arc`), and frees them all again: for a page of twenty rows of seventeen
+/// columns that copying was 30% of the page's instructions. One text a row is one copy.
+const ROW_AS_JSON: &str = "json_array(u.id, u.user_ref, u.origin, u.created, u.updated, u.read, u.saved, \
+     u.archived, u.snoozed_until, u.title, u.description, u.link, u.severity, u.topic, u.scope, u.icon, u.metadata)";
+
+/// A notification as stored, with the user's state of it. Read from its columns, or on
+/// SQLite from a JSON array of its fields in this order ([`ROW_AS_JSON`]).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Row {
     id: String,
     user_ref: Option<String>,
@@ -672,8 +681,20 @@ async fn page(db: &Db, user: &EntityRef, q: &ListQuery) -> Result<Vec<Notificati
     fetch_page(db, &q.filter, &text, &binds).await
 }
 
+/// Reads the page of [`page_sql`]'s `text`: on SQLite each row is one JSON array
+/// ([`ROW_AS_JSON`]), elsewhere the row's columns.
 async fn fetch_page(db: &Db, f: &Filter, text: &str, binds: &[Bind]) -> Result<Vec<Notification>> {
-    let rows = with_pool!(readers_for(db, f), |c| bind_all!(sqlx::query_as::<_, Row>(text), binds).fetch_all(c).await)?;
+    let rows = match db.backend() {
+        Backend::Sqlite => {
+            let rows = with_pool!(readers_for(db, f), |c| bind_all!(sqlx::query_scalar::<_, String>(text), binds)
+                .fetch_all(c)
+                .await)?;
+            rows.iter().map(|r| serde_json::from_str::<Row>(r)).collect::<std::result::Result<Vec<_>, _>>()?
+        }
+        Backend::Postgres => {
+            with_pool!(readers_for(db, f), |c| bind_all!(sqlx::query_as::<_, Row>(text), binds).fetch_all(c).await)?
+        }
+    };
     Ok(rows.into_iter().map(Row::into_notification).collect())
 }
 
@@ -718,8 +739,12 @@ fn page_sql(
     let off = sql.bind(Bind::Int(q.offset));
     // Each half is sorted and cut to offset+limit on its own index, then the two short lists
     // are merged: far cheaper than sorting a large inbox as a whole.
+    let columns = match backend {
+        Backend::Sqlite => ROW_AS_JSON,
+        Backend::Postgres => "*",
+    };
     let text = format!(
-        "SELECT * FROM (
+        "SELECT {columns} FROM (
              SELECT * FROM ({personal} ORDER BY {order} LIMIT {window}) AS p
              UNION ALL
              SELECT * FROM ({broadcast} ORDER BY {order} LIMIT {window}) AS b

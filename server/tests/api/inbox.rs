@@ -54,6 +54,39 @@ both!(notifications_without_a_topic_sort_before_every_topic, |app| async {
     assert_eq!(titles(&app.get(&sorted("desc"), &alice).await.body), ["Zeta", "Alpha", "Blank", "Older, no topic"]);
 });
 
+// A page reads its rows otherwise than the notification's own address does (on SQLite each
+// row comes as one JSON array): both must show every field alike, the user's state included.
+both!(a_page_shows_each_notification_as_its_own_address_does, |app| async {
+    let ci = app.service_token("external:ci").await;
+    let full = json!({
+        "title": "Deploy \"api\" failed", "description": "Line one\nline two: \u{fc}n\u{ef}code \u{2713} \\ / \t",
+        "link": "https://ci.example.com/builds/7?a=1&b=2", "severity": "critical", "topic": "deploys",
+        "scope": "deploy-api", "icon": "rocket", "metadata": {"build": 42, "tags": ["a", "b"], "nested": {"x": null}},
+    });
+    let personal = app.publish(&ci, to(&["user:default/alice"]), full).await[0]["id"].as_str().unwrap().to_string();
+    let bare = app.publish(&ci, to(&["user:default/alice"]), json!({"title": "Bare"})).await;
+    let broadcast = app.publish(&ci, everyone(), json!({"title": "Maintenance", "description": "tonight"})).await;
+    let broadcast = broadcast[0]["id"].as_str().unwrap().to_string();
+    let alice = app.user_token("alice").await;
+    let update = json!({"ids": [personal, broadcast], "read": true, "saved": true});
+    assert_eq!(app.post("/api/notifications/notifications/update", &alice, update).await.status, 200);
+    let page = app.get(LIST, &alice).await.body;
+    let listed = page["notifications"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{page}");
+    for n in listed {
+        let own = app.get(&format!("{LIST}/{}", n["id"].as_str().unwrap()), &alice).await.body;
+        assert_eq!(n, &own);
+    }
+    let shown = |id: &str| listed.iter().find(|n| n["id"] == id).unwrap().clone();
+    let personal = shown(&personal);
+    assert_eq!(personal["payload"]["metadata"]["tags"], json!(["a", "b"]));
+    assert_eq!(personal["payload"]["icon"], "rocket");
+    assert_eq!(personal["payload"]["scope"], "deploy-api");
+    assert!(personal["read"].is_string() && personal["saved"].is_string(), "{personal}");
+    assert!(shown(&broadcast)["saved"].is_string());
+    assert!(shown(bare[0]["id"].as_str().unwrap())["read"].is_null());
+});
+
 both!(lists_filter_and_sort_like_backstage, |app| async {
     let (alice, _) = seed(&app).await;
     let all = app.get(LIST, &alice).await.body;
