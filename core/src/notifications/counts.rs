@@ -20,7 +20,6 @@
 //! that have it): the work grows with what the user touched, not with every broadcast.
 
 use super::{Archived, Bind, Filter, Snoozed, Sql, state_conditions};
-use crate::time::now_ms;
 
 /// Whether the personal half of a count under `f` can come from the tallies. Search and
 /// dates are not dimensions of the tallies; snoozed views are counted from the snoozed
@@ -81,7 +80,7 @@ pub(super) fn and(conds: &[String]) -> String {
 /// the inbox.
 fn due(sql: &mut Sql, f: &Filter) -> String {
     let conds = conditions(sql, f, false);
-    let now = sql.bind(Bind::Int(now_ms()));
+    let now = sql.now();
     format!(
         "SELECT n.topic AS topic FROM notifications n
          WHERE n.user_ref = $1 AND n.snoozed_until IS NOT NULL AND n.snoozed_until <= {now} AND {}",
@@ -140,7 +139,7 @@ fn broadcasts(sql: &mut Sql, f: &Filter) -> String {
     debug_assert!(covers(f));
     let tallied = kind(sql, f, "c");
     let touched_kind = kind(sql, f, "n");
-    let now = sql.bind(Bind::Int(now_ms()));
+    let now = sql.now();
     let state = and(&state_conditions(f, "s", &now));
     // `CROSS JOIN` makes SQLite, which has no statistics, start from the user's state rows;
     // left to choose, it may walk every broadcast of a severity instead.

@@ -163,6 +163,17 @@ async fn counts_read_tallies_not_every_broadcast() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `status` binds the user and the time to a text it built once for everyone: the statement
+/// must name no other value.
+#[test]
+fn status_names_no_value_but_the_user_and_the_time() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (text, binds) = status_sql(backend, &alice());
+        assert!(matches!(binds.as_slice(), [Bind::Text(u), Bind::Int(_)] if u == alice().as_str()), "{binds:?}");
+        assert_eq!(status_text(backend), text);
+    }
+}
+
 /// A fresh PostgreSQL database (on the server the tests use) holding an inbox of 100,000
 /// notifications (one in a hundred a broadcast; half about `deploy`, one in a thousand about
 /// an `incident`), not yet analyzed; and the name to drop it by.

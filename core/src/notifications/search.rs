@@ -34,7 +34,6 @@
 
 use super::{Archived, Bind, Filter, ListQuery, OrderField, Snoozed, Sql, state_conditions};
 use crate::db::{Backend, Db};
-use crate::time::now_ms;
 use crate::{Result, with_pool, with_tx};
 use herald_model::{EntityRef, Notification};
 
@@ -198,7 +197,7 @@ pub(super) fn count(sql: &mut Sql, f: &Filter) -> Option<String> {
         return None;
     }
     let phrase = phrase(sql, text);
-    let now = sql.bind(Bind::Int(now_ms()));
+    let now = sql.now();
     let mut personal = counted(sql, &phrase, Owner::User, f.archived);
     if f.snoozed == Snoozed::Hide {
         // Snoozed now: few, found through their own index (`+ 0` keeps the planner from
