@@ -22,7 +22,7 @@ PORT=${PORT:-39123}
 command -v valgrind >/dev/null || { echo "needs valgrind (Debian: apt-get install valgrind)" >&2; exit 1; }
 rm -f "$OUT"/callgrind.*
 DIR=$(mktemp -d)
-trap 'kill "$VPID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
+trap 'kill "${VPID:-}" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 cd "$DIR"
 export HERALD_DATABASE_URL="sqlite:$DIR/herald.db" HERALD_LISTEN="127.0.0.1:$PORT" RUST_LOG=warn \
   HERALD_LIMITS__PUBLISH_PER_MINUTE=0 HERALD_LIMITS__USER_PER_MINUTE=0
