@@ -9,6 +9,7 @@ mod notification;
 mod recipients;
 mod settings;
 mod severity;
+mod timestamp;
 
 pub use entity_ref::{EntityKind, EntityRef, EntityRefError};
 pub use notification::{

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Recipients, Severity};
+use crate::{Recipients, Severity, timestamp};
 
 /// What a publisher says: the content of a notification.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -32,18 +32,24 @@ pub struct NotificationPayload {
 pub struct Notification {
     pub id: String,
     pub user: Option<String>,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub created: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "timestamp::serialize_option")]
     pub updated: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "timestamp::serialize_option")]
     pub read: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "timestamp::serialize_option")]
     pub saved: Option<DateTime<Utc>>,
     /// Herald addition: when the user marked it done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "timestamp::serialize_option")]
     pub archived: Option<DateTime<Utc>>,
     /// Herald addition: the notification is hidden from the inbox until then.
-    #[serde(rename = "snoozedUntil", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "snoozedUntil",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::serialize_option"
+    )]
     pub snoozed_until: Option<DateTime<Utc>>,
     pub origin: String,
     pub payload: NotificationPayload,
