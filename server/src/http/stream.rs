@@ -156,6 +156,7 @@ pub async fn stream(
         keep_alive: state.stream_keep_alive,
         quiet_until: tokio::time::Instant::now() + state.stream_keep_alive,
         shutting_down: state.shutting_down.clone(),
+        sent: Sent::new(),
         _permit: permit,
     };
     let body = futures::stream::unfold(follower, |mut f| async move {
@@ -191,6 +192,7 @@ struct Follower {
     /// When to send a keep-alive comment if nothing else was sent by then.
     quiet_until: tokio::time::Instant,
     shutting_down: watch::Receiver<bool>,
+    sent: Sent,
     _permit: StreamPermit,
 }
 
@@ -236,7 +238,7 @@ impl Follower {
                         Ok(batch) => {
                             let done = (batch.len() as i64) < REPLAY_BATCH;
                             for e in &batch {
-                                self.ready.push_back(to_sse(e));
+                                self.ready.push_back(self.sent.frame(e));
                                 self.position = e.id;
                             }
                             if done {
@@ -297,7 +299,7 @@ impl Follower {
             Ok(e) if e.id > self.position => {
                 self.position = e.id;
                 if e.concerns(&self.user) {
-                    self.ready.push_back(to_sse(&e));
+                    self.ready.push_back(self.sent.frame(&e));
                     if e.kind == "update" {
                         self.phase = self.status(e.id).await;
                     }
@@ -329,15 +331,31 @@ async fn in_log(hub: &Hub, after: i64) -> bool {
     }
 }
 
-/// The frame of a logged event: encoded once, however many streams send it.
-fn to_sse(e: &Event) -> Bytes {
-    // Per client per event: the known kinds are labelled without allocating.
-    match e.kind.as_str() {
-        "notification" => metrics::counter!("herald_sse_events_sent_total", "kind" => "notification").increment(1),
-        "update" => metrics::counter!("herald_sse_events_sent_total", "kind" => "update").increment(1),
-        other => metrics::counter!("herald_sse_events_sent_total", "kind" => other.to_string()).increment(1),
+/// A stream's handles on the counter of events sent, one per kind it sends from the log.
+/// Looked up once when the stream opens: a broadcast increments one on every stream, and
+/// looking a counter up by name and labels hashes them and takes the registry's lock.
+struct Sent {
+    notification: metrics::Counter,
+    update: metrics::Counter,
+}
+
+impl Sent {
+    fn new() -> Sent {
+        Sent {
+            notification: metrics::counter!("herald_sse_events_sent_total", "kind" => "notification"),
+            update: metrics::counter!("herald_sse_events_sent_total", "kind" => "update"),
+        }
     }
-    e.encoded(|e| frame(e.id, &e.kind, &e.payload))
+
+    /// Counts `e` as sent; its frame, encoded once however many streams send it.
+    fn frame(&self, e: &Event) -> Bytes {
+        match e.kind.as_str() {
+            "notification" => self.notification.increment(1),
+            "update" => self.update.increment(1),
+            other => metrics::counter!("herald_sse_events_sent_total", "kind" => other.to_string()).increment(1),
+        }
+        e.encoded(|e| frame(e.id, &e.kind, &e.payload))
+    }
 }
 
 fn reset(id: i64) -> Bytes {
@@ -387,7 +405,8 @@ mod tests {
     #[test]
     fn an_event_is_encoded_once_however_many_streams_send_it() {
         let row = Event::new(3, None, "notification", "{}");
-        let (first, second) = (to_sse(&row), to_sse(&row));
+        let sent = Sent::new();
+        let (first, second) = (sent.frame(&row), sent.frame(&row));
         assert_eq!(&first[..], b"id: 3\nevent: notification\ndata: {}\n\n");
         // The same bytes, not a copy.
         assert_eq!(first.as_ptr(), second.as_ptr());
