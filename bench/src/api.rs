@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::histogram::{self, Histogram};
 use crate::load::{self, Stats, ms};
-use crate::server::{Herald, rss_kib};
+use crate::server::{Herald, ScratchDatabase, rss_kib};
 
 /// Options of `herald-bench api`.
 #[derive(Debug, clap::Args)]
@@ -472,13 +472,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut systems = vec![System::herald(&o, "Herald (SQLite)", None).await?];
     let mut pg_database = None;
     if let Some(admin) = &o.postgres {
-        let name = format!("herald_bench_{}", std::process::id());
-        let status =
-            std::process::Command::new("psql").arg(admin).args(["-qc", &format!("CREATE DATABASE {name}")]).status()?;
-        anyhow::ensure!(status.success(), "creating the PostgreSQL database {name}");
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        systems.push(System::herald(&o, "Herald (PostgreSQL)", Some(&format!("{base}/{name}"))).await?);
-        pg_database = Some((admin.clone(), name));
+        let db = ScratchDatabase::create(admin, "api")?;
+        systems.push(System::herald(&o, "Herald (PostgreSQL)", Some(&db.url)).await?);
+        pg_database = Some(db);
     }
     if let Some(url) = &o.backstage {
         systems.push(System::backstage(&o, url).await?);
@@ -597,11 +593,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             h.stop().await;
         }
     }
-    if let Some((admin, name)) = pg_database {
-        let _ = std::process::Command::new("psql")
-            .arg(&admin)
-            .args(["-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
-            .status();
+    if let Some(db) = pg_database {
+        db.drop_now();
     }
     Ok(())
 }

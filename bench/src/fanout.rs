@@ -1,4 +1,5 @@
-//! Live fan-out: many concurrent SSE clients, one broadcast at a time.
+//! Live fan-out: many concurrent SSE clients, one broadcast at a time, on SQLite and on
+//! PostgreSQL, where several instances share the database and fan out together.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::server::{Herald, raise_fd_limit};
+use crate::server::{Herald, ScratchDatabase, raise_fd_limit};
 
 /// Options of `herald-bench sse`.
 #[derive(Debug, clap::Args)]
@@ -25,16 +26,32 @@ pub struct Options {
     /// Clients connecting at once while ramping up.
     #[arg(long, default_value_t = 200)]
     ramp: usize,
+    /// Also measure on PostgreSQL, with one instance and with `--instances` sharing the
+    /// database: a server URL whose user may create databases.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Instances sharing the PostgreSQL database in the last run, the clients spread evenly
+    /// over them and each broadcast published to the first.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Opens one stream with a plain HTTP/1.0 request (no chunked framing, so the bytes are the
-/// event stream itself) and reports, for each broadcast marker seen, when it arrived.
+/// event stream itself) and reports, for each broadcast marker seen, when it arrived. It reads
+/// bytes as they come, without copying them into text: its 10,000 copies share the two cores
+/// with the server they measure.
 async fn client(
     addr: String,
     token: Arc<String>,
     seen: mpsc::UnboundedSender<(usize, Instant)>,
     ready: mpsc::UnboundedSender<()>,
 ) {
+    const MARKER: &[u8] = b"bench-broadcast-";
     let Ok(mut sock) = TcpStream::connect(&addr).await else { return };
     let req = format!(
         "GET /api/notifications/stream HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
@@ -51,24 +68,27 @@ async fn client(
             Ok(n) => n,
         };
         tail.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&tail).to_string();
-        if !announced && text.contains("event: status") {
+        if !announced && find(&tail, b"event: status").is_some() {
             announced = true;
             let _ = ready.send(());
         }
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("bench-broadcast-") {
-            let digits: String = rest[at + 16..].chars().take_while(char::is_ascii_digit).collect();
-            if rest[at + 16 + digits.len()..].is_empty() {
+        let mut rest = tail.as_slice();
+        while let Some(at) = find(rest, MARKER) {
+            let after = &rest[at + MARKER.len()..];
+            let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == after.len() {
+                // The number may go on in the next read.
                 break;
             }
-            if let Ok(k) = digits.parse() {
+            if let Some(k) = std::str::from_utf8(&after[..digits]).ok().and_then(|d| d.parse().ok()) {
                 let _ = seen.send((k, Instant::now()));
             }
-            rest = &rest[at + 16 + digits.len()..];
+            rest = &after[digits..];
         }
-        // Keep only what could be the start of a marker split across reads.
-        let keep = tail.len().saturating_sub(64);
+        // Keep only what follows the last marker counted and could be the start of one split
+        // across reads: a marker is counted once.
+        let counted = tail.len() - rest.len();
+        let keep = counted.max(tail.len().saturating_sub(64));
         tail.drain(..keep);
     }
 }
@@ -84,7 +104,8 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-/// Runs the scenario and prints the table.
+/// Runs the scenario on SQLite, and on PostgreSQL with one instance and with several when
+/// `--postgres` is given, and prints a table for each.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let limit = raise_fd_limit();
     anyhow::ensure!(
@@ -92,19 +113,98 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "the open-file limit ({limit}) is too low for {} clients",
         o.clients
     );
-    let herald = Herald::start(&o.herald, &[("HERALD_STREAM__MAX_PER_USER", (o.clients + 10).to_string())]).await?;
-    let service = herald.cli(&["token", "create", "--service", "bench:broadcaster"]).await?;
-    let token = Arc::new(herald.cli(&["token", "create", "--user", "user:default/bench"]).await?);
-    let addr = herald.base.trim_start_matches("http://").to_string();
-    let idle_rss = herald.rss_kib();
+    measure(&o, None, 1).await?.print(&o, "one instance (SQLite)");
+    if let Some(admin) = &o.postgres {
+        let mut counts = vec![1];
+        if o.instances > 1 {
+            counts.push(o.instances);
+        }
+        for n in counts {
+            let db = ScratchDatabase::create(admin, &format!("sse{n}"))?;
+            let report = measure(&o, Some(&db.url), n).await;
+            db.drop_now();
+            let title = match n {
+                1 => "one instance (PostgreSQL)".to_string(),
+                n => format!("{n} instances sharing one PostgreSQL, each broadcast published to the first"),
+            };
+            report?.print(&o, &title);
+        }
+    }
+    Ok(())
+}
+
+/// What one run measured.
+struct Report {
+    connected: usize,
+    ramp: Duration,
+    /// Per broadcast: its number, how long its publish took to be acknowledged, and how long
+    /// each client that received it took, sorted.
+    rows: Vec<(usize, Duration, Vec<Duration>)>,
+    instances: usize,
+    /// The instances' resident memory in all, before any stream opened and with them all open.
+    idle_rss: u64,
+    connected_rss: u64,
+}
+
+impl Report {
+    fn print(&self, o: &Options, title: &str) {
+        let Report { connected, ramp, rows, instances, idle_rss, connected_rss } = self;
+        println!("## Live fan-out: {} SSE clients, {title}\n", o.clients);
+        println!("Connected {connected} of {} clients in {:.1} s.\n", o.clients, ramp.as_secs_f64());
+        println!("| broadcast | publish ack (ms) | received by | p50 (ms) | p99 (ms) | max (ms) |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for (k, acked, l) in rows {
+            println!(
+                "| {k} | {} | {} | {} | {} | {} |",
+                ms(*acked),
+                l.len(),
+                ms(percentile(l, 0.5)),
+                ms(percentile(l, 0.99)),
+                ms(l.last().copied().unwrap_or_default())
+            );
+        }
+        let per_conn = (connected_rss.saturating_sub(*idle_rss)) as f64 / (*connected).max(1) as f64;
+        let of = if *instances > 1 { format!(", {instances} instances in all") } else { String::new() };
+        println!("\n| server memory{of} | KiB |");
+        println!("|---|---:|");
+        println!("| idle (no streams) | {idle_rss} |");
+        println!("| with {connected} idle streams | {connected_rss} |");
+        println!("| per idle stream | {per_conn:.1} |\n");
+    }
+}
+
+/// Starts `instances` Heralds on `database_url` (a fresh SQLite file when `None`), spreads the
+/// clients over them, publishes the broadcasts to the first, and stops them.
+async fn measure(o: &Options, database_url: Option<&str>, instances: usize) -> anyhow::Result<Report> {
+    let env = [("HERALD_STREAM__MAX_PER_USER", (o.clients + 10).to_string())];
+    let mut heralds = Vec::new();
+    // One after the other: the first creates the schema.
+    for _ in 0..instances {
+        heralds.push(Herald::start_on(&o.herald, database_url, &env).await?);
+    }
+    let report = fan_out(o, &heralds).await;
+    for herald in heralds {
+        herald.stop().await;
+    }
+    report
+}
+
+async fn fan_out(o: &Options, heralds: &[Herald]) -> anyhow::Result<Report> {
+    let first = &heralds[0];
+    let service = first.cli(&["token", "create", "--service", "bench:broadcaster"]).await?;
+    let token = Arc::new(first.cli(&["token", "create", "--user", "user:default/bench"]).await?);
+    let addrs: Vec<String> = heralds.iter().map(|h| h.base.trim_start_matches("http://").to_string()).collect();
+    let rss = || heralds.iter().map(Herald::rss_kib).sum::<u64>();
+    let idle_rss = rss();
 
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let gate = Arc::new(Semaphore::new(o.ramp));
     let started = Instant::now();
-    for _ in 0..o.clients {
+    for i in 0..o.clients {
         let permit = gate.clone().acquire_owned().await?;
-        let (addr, token, seen, ready) = (addr.clone(), token.clone(), seen_tx.clone(), ready_tx.clone());
+        let (addr, token, seen, ready) =
+            (addrs[i % addrs.len()].clone(), token.clone(), seen_tx.clone(), ready_tx.clone());
         let (signal_tx, mut signal_rx) = mpsc::unbounded_channel();
         tokio::spawn(client(addr, token, seen, signal_tx));
         tokio::spawn(async move {
@@ -124,7 +224,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     let ramp = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let connected_rss = herald.rss_kib();
+    let connected_rss = rss();
 
     let http = reqwest::Client::new();
     let mut rows = Vec::new();
@@ -135,7 +235,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         });
         let t0 = Instant::now();
         let res = http
-            .post(format!("{}/api/notifications/notifications", herald.base))
+            .post(format!("{}/api/notifications/notifications", first.base))
             .bearer_auth(&service)
             .json(&body)
             .send()
@@ -155,27 +255,5 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         rows.push((k, acked, latencies));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-
-    println!("## Live fan-out: {} SSE clients on one instance (SQLite)\n", o.clients);
-    println!("Connected {connected} of {} clients in {:.1} s.\n", o.clients, ramp.as_secs_f64());
-    println!("| broadcast | publish ack (ms) | received by | p50 (ms) | p99 (ms) | max (ms) |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for (k, acked, l) in &rows {
-        println!(
-            "| {k} | {} | {} | {} | {} | {} |",
-            ms(*acked),
-            l.len(),
-            ms(percentile(l, 0.5)),
-            ms(percentile(l, 0.99)),
-            ms(l.last().copied().unwrap_or_default())
-        );
-    }
-    let per_conn = (connected_rss.saturating_sub(idle_rss)) as f64 / connected.max(1) as f64;
-    println!("\n| server memory | KiB |");
-    println!("|---|---:|");
-    println!("| idle (no streams) | {idle_rss} |");
-    println!("| with {connected} idle streams | {connected_rss} |");
-    println!("| per idle stream | {per_conn:.1} |");
-    herald.stop().await;
-    Ok(())
+    Ok(Report { connected, ramp, rows, instances: heralds.len(), idle_rss, connected_rss })
 }

@@ -6,7 +6,8 @@
 //!
 //! `herald-bench sse` starts its own Herald (release binary, fresh SQLite file), opens many
 //! concurrent live streams, publishes broadcasts, and reports how long every client took to
-//! receive each one, and the server's memory per idle stream.
+//! receive each one, and the server's memory per idle stream; with `--postgres`, again on
+//! PostgreSQL with one instance and with several sharing the database.
 
 mod api;
 mod fanout;
@@ -32,7 +33,9 @@ enum Command {
     )]
     Api(api::Options),
     /// Live fan-out: N concurrent SSE clients, broadcasts, delivery latency and memory.
-    #[command(after_help = "Example:\n  herald-bench sse --clients 10000 --broadcasts 5")]
+    #[command(
+        after_help = "Example:\n  herald-bench sse --clients 10000 --broadcasts 5 --postgres postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     Sse(fanout::Options),
 }
 

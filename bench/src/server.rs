@@ -1,5 +1,5 @@
-//! Starting a Herald to measure: the release binary on a fresh SQLite file, with the
-//! open-file limit raised so it can hold many streams.
+//! Starting a Herald to measure: the release binary on a fresh SQLite file or PostgreSQL
+//! database, with the open-file limit raised so it can hold many streams.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,12 +46,9 @@ pub fn raise_fd_limit() -> u64 {
 }
 
 impl Herald {
-    /// Starts `bin serve` in a temporary directory with `env` added, on a fresh SQLite file.
-    pub async fn start(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<Herald> {
-        Self::start_on(bin, None, env).await
-    }
-
-    /// Like [`Herald::start`], on `database_url` when given (an empty database).
+    /// Starts `bin serve` in a temporary directory with `env` added, on `database_url` when
+    /// given (an empty database, or one another instance of this run serves), else on a fresh
+    /// SQLite file.
     pub async fn start_on(bin: &Path, database_url: Option<&str>, env: &[(&str, String)]) -> anyhow::Result<Herald> {
         let bin = std::fs::canonicalize(bin)
             .with_context(|| format!("no herald binary at {}; build it with ./x build", bin.display()))?;
@@ -135,5 +132,34 @@ impl Herald {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh PostgreSQL database for one run, dropped with [`ScratchDatabase::drop_now`].
+pub struct ScratchDatabase {
+    admin: String,
+    name: String,
+    /// The database's URL, for `HERALD_DATABASE_URL`.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates database `herald_bench_<pid>_<label>` on the server `admin` names (a URL whose
+    /// user may create databases).
+    pub fn create(admin: &str, label: &str) -> anyhow::Result<ScratchDatabase> {
+        let name = format!("herald_bench_{}_{label}", std::process::id());
+        let status =
+            std::process::Command::new("psql").arg(admin).args(["-qc", &format!("CREATE DATABASE {name}")]).status()?;
+        anyhow::ensure!(status.success(), "creating the PostgreSQL database {name}");
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Ok(ScratchDatabase { admin: admin.to_string(), url: format!("{base}/{name}"), name })
+    }
+
+    /// Drops the database, closing whatever is still connected to it.
+    pub fn drop_now(self) {
+        let _ = std::process::Command::new("psql")
+            .arg(&self.admin)
+            .args(["-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .status();
     }
 }
