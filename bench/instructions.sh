@@ -6,8 +6,8 @@
 #
 # Starts the binary under `valgrind --tool=callgrind` on a fresh SQLite file, fills a user's
 # inbox with 2,000 notifications, then for each kind of request zeroes the counters, sends N
-# requests (default 400, 8 at once, with curl) and dumps the counts; prints instructions per
-# request of each kind. The callgrind files stay in the output directory (OUT, default
+# requests (default 400, 8 at once, with curl; a tenth as many of the server-rendered inbox,
+# signed in as the user) and dumps the counts; prints instructions per request of each kind. The callgrind files stay in the output directory (OUT, default
 # target/instructions) for `callgrind_annotate --inclusive=yes FILE`; build with
 # `CARGO_PROFILE_RELEASE_DEBUG=line-tables-only` for file and line names. Needs valgrind
 # and curl. Compare two binaries by running it once for each: the counts of the same binary
@@ -61,11 +61,21 @@ phase first_page read_n 'notifications?limit=20&offset=0' "$N"
 phase unread read_n 'notifications?limit=20&offset=0&read=false' "$N"
 phase search read_n 'notifications?limit=20&offset=0&search=foo' "$N"
 phase status read_n 'status' "$N"
+# The inbox as the server renders it for a signed-in browser (a tenth as many: each is larger).
+COOKIE=$(curl -s -o /dev/null -D - -X POST "http://127.0.0.1:$PORT/api/signin" \
+  --data-urlencode username=bench --data-urlencode password=bench-password \
+  | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)
+render_n() {
+  seq "$1" | xargs -P 8 -I{} curl -sf -o /dev/null "http://127.0.0.1:$PORT/" -H "Cookie: $COOKIE"
+}
+phase rendered_inbox render_n $((N / 10))
 
 echo "| request | instructions a request |"
 echo "|---|---:|"
 for f in "$OUT"/callgrind.*.[0-9]*; do
   name=$(sed -n 's/^desc: Trigger: dump //p' "$f")
   total=$(sed -n 's/^summary: //p' "$f")
-  printf '| %s | %s |\n' "$name" $((total / N))
+  count=$N
+  [ "$name" = rendered_inbox ] && count=$((N / 10))
+  printf '| %s | %s |\n' "$name" $((total / count))
 done
