@@ -65,6 +65,10 @@ phase status read_n 'status' "$N"
 COOKIE=$(curl -s -o /dev/null -D - -X POST "http://127.0.0.1:$PORT/api/signin" \
   --data-urlencode username=bench --data-urlencode password=bench-password \
   | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)
+# The page must be the signed-in inbox, not the sign-in page a browser without a session
+# gets (also with status 200): it shows the notifications published above.
+PAGE=$(curl -sf "http://127.0.0.1:$PORT/" -H "Cookie: $COOKIE" || true)
+[[ $PAGE == *"of foo failed"* ]] || { echo "the server did not render bench's inbox (signing in failed?)" >&2; exit 1; }
 render_n() {
   seq "$1" | xargs -P 8 -I{} curl -sf -o /dev/null "http://127.0.0.1:$PORT/" -H "Cookie: $COOKIE"
 }
